@@ -1,0 +1,29 @@
+"""The ``ships`` command line: one typer app per command group, combined here."""
+
+from __future__ import annotations
+
+import typer
+
+from competition.cli._common import ShipsGroup
+from competition.cli.data import app as data_app
+from competition.cli.init import app as init_app
+from competition.cli.scoring import app as scoring_app
+
+__all__ = ["app", "main"]
+
+app = typer.Typer(
+    cls=ShipsGroup,
+    name="ships",
+    help="ShipsNet competition harness: locked test set, scoring, baselines, MLflow and a leaderboard.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+app.add_typer(data_app, name="data")
+app.add_typer(init_app)
+app.add_typer(scoring_app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,148 @@
+"""The one path every submission takes: CLI, web upload and baselines alike.
+
+read → validate → check the solution's SHA-256 → score Public and Private →
+store the file under its SHA-256 → record it, in one transaction.  An invalid
+file is never stored, scored or counted against a quota.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+
+from competition.errors import StoreError, SubmissionError
+from competition.scoring import score_predictions, validate_submission
+from competition.submission import parse_submission, read_submission_file
+from competition.workspace import Workspace
+
+__all__ = ["SubmitResult", "read_and_validate", "submit_file", "open_store"]
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    """What a team may see of its accepted submission: the record and its Public metrics only."""
+
+    record: object
+    public: dict
+    file_sha256: str
+
+
+def open_store(ws: Workspace):
+    """Open the workspace's leaderboard store."""
+    from leaderboard.store import Store
+
+    return Store.open(ws.store_url)
+
+
+def read_and_validate(ws: Workspace, source: Path | bytes, *, filename: str | None = None) -> tuple[np.ndarray, bytes]:
+    """Parse and validate a submission against the public test ids.
+
+    Returns y_proba aligned to ``ws.test_ids()`` and the file's bytes.
+
+    Raises
+    ------
+    SubmissionError
+        Listing every problem found in one pass.
+    """
+    limit = ws.config.max_upload_bytes
+    if isinstance(source, (bytes, bytearray)):
+        name = filename or "upload.csv"
+        if len(source) > limit:
+            raise SubmissionError(name, [f"file is {len(source):,} bytes; the limit is {limit:,} bytes. "
+                                         "Submit one row per test id with a short probability (e.g. 0.1234)"])
+        data = bytes(source)
+        parsed = parse_submission(data, source=name)
+    else:
+        parsed = read_submission_file(Path(source), max_bytes=limit)
+        data = Path(source).read_bytes()
+    return validate_submission(parsed, ws.test_ids()), data
+
+
+def submit_file(
+    ws: Workspace,
+    source: Path | bytes,
+    *,
+    team: str,
+    message: str = "",
+    kind: str = "team",
+    filename: str | None = None,
+    store=None,
+    now: datetime | None = None,
+) -> SubmitResult:
+    """Validate, score and record one submission.
+
+    Parameters
+    ----------
+    ws : Workspace
+    source : path or bytes
+        The CSV file, or its bytes (web upload; then ``filename`` names it).
+    team : str
+        The submitting team, created without a token if new (the organiser's CLI and the
+        baselines); the web resolves the team from its token before calling this.
+    kind : {'team', 'baseline'}
+
+    Raises
+    ------
+    SubmissionError, WorkspaceError, StoreError, QuotaError
+        Nothing is stored or recorded when any of them is raised.
+    """
+    now = now or datetime.now(timezone.utc)
+    _check_deadline(ws, now)
+    y_proba, data = read_and_validate(ws, source, filename=filename)
+    solution = ws.load_solution()
+    store = store or open_store(ws)
+    store.ensure_team(team, kind=kind)
+    parts = {}
+    for usage in ("Public", "Private"):
+        m = solution.usage == usage
+        parts[usage] = score_predictions(solution.y_true[m], y_proba[m], groups=solution.groups[m],
+                                         n_bootstrap=ws.config.n_bootstrap, random_state=ws.config.seed).to_dict()
+    digest = hashlib.sha256(data).hexdigest()
+    if filename is None:
+        filename = "upload.csv" if isinstance(source, (bytes, bytearray)) else Path(source).name
+    created = _store_file(ws.submissions_dir, digest, data)
+    try:
+        record = store.add_submission(
+            team=team, file_sha256=digest, filename=filename, message=message,
+            public=parts["Public"], private=parts["Private"], split_hash=ws.split_hash,
+            daily_quota=None if kind == "baseline" else ws.config.daily_quota, submitted_at=now,
+        )
+    except BaseException:
+        if created:
+            (ws.submissions_dir / f"{digest}.csv").unlink(missing_ok=True)
+        raise
+    return SubmitResult(record=record, public=parts["Public"], file_sha256=digest)
+
+
+def _check_deadline(ws: Workspace, now: datetime) -> None:
+    if not ws.config.deadline:
+        return
+    deadline = datetime.fromisoformat(ws.config.deadline)
+    deadline = deadline if deadline.tzinfo else deadline.replace(tzinfo=timezone.utc)
+    if now > deadline:
+        raise StoreError(f"the deadline passed at {deadline:%Y-%m-%d %H:%M} UTC; no more submissions are accepted")
+
+
+def _store_file(folder: Path, digest: str, data: bytes) -> bool:
+    """Write the accepted bytes as ``<sha256>.csv`` atomically; True if the file is new."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"{digest}.csv"
+    if target.exists():
+        return False
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, target)
+        return True
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
