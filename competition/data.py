@@ -210,7 +210,7 @@ def _chips_from_json(doc: object, where: str) -> Chips:
     X = flat.astype(np.uint8).reshape(n, 3, 80, 80).transpose(0, 2, 3, 1)
     scenes = np.array([str(s) for s in doc["scene_ids"]], dtype=object)
     names = np.array(
-        [f"{y[i]}__{scenes[i]}__{locations[i, 0]!r}_{locations[i, 1]!r}.png" for i in range(n)], dtype=object
+        [f"{y[i]}__{scenes[i]}__{float(locations[i, 0])!r}_{float(locations[i, 1])!r}.png" for i in range(n)], dtype=object
     )
     order = np.argsort(names, kind="stable")
     return Chips(np.ascontiguousarray(X[order]), y[order], scenes[order], locations[order, 0], locations[order, 1], names[order])

@@ -1,0 +1,144 @@
+"""`ships init` and the workspace contract of DESIGN.md, on the real chips."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+import competition.workspace as workspace_module
+from competition.cli import app
+from competition.errors import WorkspaceError
+from competition.workspace import Workspace, init_workspace
+
+PUBLIC_FILES = ["train.csv", "test.csv", "folds.csv", "sample_submission.csv"]
+
+
+def _tree_digest(folder):
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file():
+            h.update(str(p.relative_to(folder)).encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def test_layout(real_workspace_path):
+    root = real_workspace_path
+    for name in PUBLIC_FILES:
+        assert (root / "public" / name).is_file()
+    assert (root / "private" / "solution.csv").is_file() and (root / "ships.toml").is_file()
+    assert (root / "submissions").is_dir()
+    assert "CC BY-SA 4.0" in (root / "public" / "LICENSE-DATA.md").read_text()
+    train = pd.read_csv(root / "public" / "train.csv")
+    assert list(train.columns) == ["id", "label", "scene_id", "group", "lon", "lat"]
+    assert list(pd.read_csv(root / "public" / "test.csv").columns) == ["id"]
+    assert list(pd.read_csv(root / "public" / "folds.csv").columns) == ["id", "fold"]
+    sample = pd.read_csv(root / "public" / "sample_submission.csv")
+    assert list(sample.columns) == ["id", "ship"] and sample["ship"].nunique() == 1
+    assert sample["ship"].iloc[0] == pytest.approx(train["label"].mean(), abs=1e-6)
+    solution = pd.read_csv(root / "private" / "solution.csv")
+    assert list(solution.columns) == ["id", "ship", "Usage", "scene_id", "group"]
+    assert len(train) + len(solution) == 4000
+    assert len(list((root / "public" / "train").iterdir())) == len(train)
+    assert len(list((root / "public" / "test").iterdir())) == len(solution)
+
+
+def test_loaders_read_public_only_and_match(real_workspace_path, chips):
+    ws = Workspace.open(real_workspace_path)
+    train, test = ws.load_train(), ws.load_test()
+    assert train.X.shape == (len(train.ids), 80, 80, 3) and test.X.shape == (len(test.ids), 80, 80, 3)
+    # every chip's pixels appear exactly once over train + test
+    all_px = {x.tobytes() for x in np.concatenate([train.X, test.X])}
+    assert all_px == {x.tobytes() for x in chips.X}
+    solution = ws.load_solution()
+    assert list(solution.ids) == list(test.ids)
+    assert set(train.groups).isdisjoint(solution.groups)
+
+
+def test_same_inputs_give_byte_identical_public_files(tmp_path, real_workspace_path):
+    init_workspace(tmp_path / "again", seed=0)
+    assert _tree_digest(tmp_path / "again" / "public") == _tree_digest(real_workspace_path / "public")
+    init_workspace(tmp_path / "other", seed=1)
+    assert _tree_digest(tmp_path / "other" / "public") != _tree_digest(real_workspace_path / "public")
+
+
+def test_ids_and_order_reveal_nothing(real_workspace_path, chips):
+    root = real_workspace_path
+    train = pd.read_csv(root / "public" / "train.csv", dtype={"id": str})
+    test = pd.read_csv(root / "public" / "test.csv", dtype={"id": str})
+    assert list(train["id"]) == sorted(train["id"]) and list(test["id"]) == sorted(test["id"])
+    ids = set(train["id"]) | set(test["id"])
+    assert all(len(i) == 12 and all(c in "0123456789abcdef" for c in i) for i in ids)
+    # not derived from the file name, nor from the raw pixels or file bytes without the secret-free salt
+    name_hashes = {hashlib.sha256(n.encode()).hexdigest()[:12] for n in chips.name}
+    pixel_hashes = {hashlib.sha256(x.tobytes()).hexdigest()[:12] for x in chips.X}
+    assert not ids & name_hashes and not ids & pixel_hashes
+    # the label is not predictable from the id: ship fraction is alike in both halves of the id space
+    y = train["label"].to_numpy()
+    assert abs(y[: len(y) // 2].mean() - y[len(y) // 2:].mean()) < 0.05
+    # PNGs are re-encoded: no text chunk carries the original name
+    png = next((root / "public" / "test").iterdir()).read_bytes()
+    chunks, pos = [], 8
+    while pos < len(png):
+        length = int.from_bytes(png[pos:pos + 4], "big")
+        chunks.append(png[pos + 4:pos + 8])
+        pos += 12 + length
+    assert set(chunks) == {b"IHDR", b"IDAT", b"IEND"}
+
+
+def test_init_refuses_existing_unless_forced(tmp_path):
+    runner = CliRunner()
+    (tmp_path / "ws").mkdir()
+    result = runner.invoke(app, ["init", "--workspace", str(tmp_path / "ws")])
+    assert result.exit_code == 1
+    assert "already exists; pass --force" in result.output
+
+
+def test_failed_init_leaves_nothing_half_written(tmp_path, real_workspace_path, monkeypatch):
+    import shutil
+
+    target = tmp_path / "ws"
+    shutil.copytree(real_workspace_path, target)
+    before = _tree_digest(target)
+    calls = {"n": 0}
+    real_write = workspace_module._write_png
+
+    def flaky(pixels, path):
+        calls["n"] += 1
+        if calls["n"] == 500:
+            raise OSError("disk full")
+        real_write(pixels, path)
+
+    monkeypatch.setattr(workspace_module, "_write_png", flaky)
+    with pytest.raises(OSError, match="disk full"):
+        init_workspace(target, seed=5, force=True)
+    assert _tree_digest(target) == before  # the old workspace is intact
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]  # no temporary folder left
+    calls["n"] = 0
+    with pytest.raises(OSError):
+        init_workspace(tmp_path / "new", seed=5)
+    assert not (tmp_path / "new").exists()
+
+
+def test_open_errors(tmp_path):
+    with pytest.raises(WorkspaceError, match="no such workspace; create one with `ships init"):
+        Workspace.open(tmp_path / "missing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(WorkspaceError, match="not a workspace"):
+        Workspace.open(tmp_path / "empty")
+
+
+def test_incomplete_workspace_is_named(workspace):
+    (workspace.public_dir / "folds.csv").unlink()
+    with pytest.raises(WorkspaceError, match="missing public/folds.csv"):
+        Workspace.open(workspace.root)
+
+
+def test_edited_solution_is_refused(workspace):
+    path = workspace.solution_path
+    path.write_text(path.read_text().replace(",0,Public", ",1,Public", 1))
+    with pytest.raises(WorkspaceError, match="changed since init"):
+        workspace.load_solution()
