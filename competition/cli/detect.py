@@ -1,0 +1,205 @@
+"""``ships detect``: the ship finder over full scenes, and its paste-in test bed (``--evaluate``)."""
+
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from competition.cli._common import JsonOpt, WorkspaceOpt, echo_json, open_workspace
+
+app = typer.Typer()
+
+_MLFLOW_URI = re.compile(r"^(runs|models):/\S+$")
+_SHIP, _NO_SHIP, _FOUND = (40, 220, 60), (60, 200, 255), (255, 40, 40)
+
+
+@app.command()
+def detect(
+    scenes: Annotated[list[Path], typer.Argument(help="Scene images (any format Pillow reads, sniffed by content; or an (H, W, 3) uint8 .npy).")],
+    workspace: WorkspaceOpt,
+    model: Annotated[str, typer.Option("--model", "-m", help="A baseline NAME (fitted now on the workspace's train data), a PATH written by `ships baseline run NAME --save PATH`, or an MLflow model URI (runs:/<run id>/model, models:/<name>/<version>).")] = "logreg",
+    stride: Annotated[int, typer.Option("--stride", help="Step in pixels between 80x80 windows (>= 1).")] = 10,
+    threshold: Annotated[float, typer.Option("--threshold", help="Probability of ship at which a window becomes a box, in [0, 1].")] = 0.9,
+    iou: Annotated[float, typer.Option("--iou", help="Boxes overlapping a better one with IoU above this are merged into it (non-maximum suppression), in (0, 1].")] = 0.3,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Windows scored per call to the model (memory is bounded by it).")] = 1024,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs: SCENE.csv, SCENE.geojson, SCENE.heatmap.png, SCENE.boxes.png.")] = Path("detections"),
+    evaluate: Annotated[bool, typer.Option("--evaluate", help="Measure recall and precision: paste locked test-part ship and no-ship chips into each scene's water, detect, and match.")] = False,
+    n_ships: Annotated[int, typer.Option("--n-ships", min=0, help="With --evaluate: ship chips pasted per scene.")] = 20,
+    n_no_ships: Annotated[int, typer.Option("--n-no-ships", min=0, help="With --evaluate: no-ship chips pasted per scene.")] = 20,
+    seed: Annotated[int, typer.Option("--seed", help="With --evaluate: seed of the chips chosen and where they are pasted.")] = 0,
+    json_out: JsonOpt = False,
+) -> None:
+    """Find ships in full satellite scenes: slide the chip classifier, merge boxes, write tables and images."""
+    from competition.scenes import read_scene
+
+    estimator, model_note = _load_model(model, workspace)
+    test_part = _test_part(workspace) if evaluate else None
+    out.mkdir(parents=True, exist_ok=True)
+    results, stems = [], set()
+    for scene in scenes:
+        image = read_scene(scene)
+        stem = _unique_stem(scene, stems)
+        params = {"stride": stride, "threshold": threshold, "iou_threshold": iou, "batch_size": batch_size}
+        result = _run_scene(scene, image, estimator, params, out, stem, test_part,
+                            {"n_ships": n_ships, "n_no_ships": n_no_ships, "random_state": seed}, quiet=json_out)
+        results.append({"scene": str(scene), "model": model, **result})
+    if json_out:
+        echo_json(results)
+        return
+    typer.echo(model_note)
+    _print_summary(results, evaluate)
+
+
+def _load_model(spec: str, workspace: Path):
+    """The estimator named by ``--model`` and a line saying where it came from."""
+    from competition.errors import ParameterError
+
+    if _MLFLOW_URI.match(spec):
+        from competition.tracking import load_logged_model
+
+        return load_logged_model(spec), f"Model: {spec} (MLflow)."
+    if Path(spec).is_file():
+        from baselines.persist import load_model
+
+        return load_model(Path(spec)), f"Model: {spec}."
+    from baselines.registry import BASELINES, make_baseline
+
+    if spec not in BASELINES:
+        raise ParameterError(
+            f"--model {spec!r} is neither a baseline name ({', '.join(BASELINES)}), an existing file, "
+            "nor an MLflow model URI (runs:/<run id>/model, models:/<name>/<version>)"
+        )
+    ws = open_workspace(workspace)
+    train = ws.load_train()
+    estimator = make_baseline(spec, random_state=ws.config.seed)
+    estimator.fit(train.X, train.y, groups=train.groups)
+    return estimator, f"Model: baseline {spec!r} fitted on the {len(train.y)} train chips of {ws.root}."
+
+
+def _test_part(workspace: Path):
+    """Locked test-part chips (with labels) to paste: the workspace's own split, or the default one."""
+    from competition.scenes import split_bundled
+
+    if not Path(workspace).exists():
+        return split_bundled()[1]
+    config = open_workspace(workspace).config
+    return split_bundled(seed=config.seed, test_size=config.test_size, group_by=config.group_by,
+                         public_fraction=config.public_fraction, n_splits=config.n_splits,
+                         expect_sha256=config.data_sha256)[1]
+
+
+def _unique_stem(scene: Path, seen: set[str]) -> str:
+    stem, k = scene.stem, 2
+    while stem in seen:
+        stem, k = f"{scene.stem}-{k}", k + 1
+    seen.add(stem)
+    return stem
+
+
+def _run_scene(scene: Path, image, estimator, params: dict, out: Path, stem: str, test_part, bed: dict,
+               quiet: bool) -> dict:
+    """Detect (on the pasted scene with a test part), write the four outputs, return the summary."""
+    from competition.detect import detect_scene
+    from competition.scenes import evaluate_scene
+
+    with _progress(f"{scene.name}", quiet) as progress:
+        start = time.perf_counter()
+        if test_part is None:
+            detections, pasted, report = detect_scene(image, estimator, progress=progress, **params), None, None
+        else:
+            report, pasted, detections = evaluate_scene(image, estimator, test_part.X, test_part.y,
+                                                        progress=progress, **bed, **params)
+        seconds = time.perf_counter() - start
+    outputs = _write_outputs(detections, pasted.image if pasted else image, pasted, out,
+                             f"{stem}.pasted" if pasted else stem, scene)
+    summary = {"width": int(image.shape[1]), "height": int(image.shape[0]), **params,
+               "n_windows": detections.n_windows, "seconds": round(seconds, 3),
+               "windows_per_second": round(detections.n_windows / max(seconds, 1e-9), 1),
+               "n_detections": len(detections), "outputs": outputs, "detections": detections.to_records()}
+    if report is not None:
+        summary["evaluation"] = report.to_dict()
+    return summary
+
+
+def _write_outputs(detections, image, pasted, out: Path, stem: str, scene: Path) -> dict:
+    from competition.detect import (draw_boxes, render_heatmap, save_png, write_detections_csv,
+                                    write_detections_geojson)
+
+    layers = []
+    if pasted is not None:
+        layers += [(pasted.boxes[pasted.y == 1], _SHIP, None), (pasted.boxes[pasted.y == 0], _NO_SHIP, None)]
+    layers.append((detections.boxes, _FOUND, [f"{s:.2f}" for s in detections.scores]))
+    paths = {
+        "csv": write_detections_csv(detections, out / f"{stem}.csv"),
+        "geojson": write_detections_geojson(detections, out / f"{stem}.geojson", scene=scene.name),
+        "heatmap": save_png(render_heatmap(detections), out / f"{stem}.heatmap.png"),
+        "boxes": save_png(draw_boxes(image, layers), out / f"{stem}.boxes.png"),
+    }
+    return {k: str(v) for k, v in paths.items()}
+
+
+class _progress:
+    """A rich progress bar on stderr, as a ``(n_done, n_total)`` callback; silent when ``quiet``."""
+
+    def __init__(self, label: str, quiet: bool):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
+
+        self._bar = Progress("{task.description}", BarColumn(), MofNCompleteColumn(), "windows",
+                             TimeRemainingColumn(), console=Console(stderr=True), transient=True, disable=quiet)
+        self._task = self._bar.add_task(label, total=None)
+
+    def __enter__(self):
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._bar.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        self._bar.update(self._task, completed=done, total=total)
+
+
+def _print_summary(results: list[dict], evaluate: bool) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Ship finder")
+    for col in ("scene", "pixels", "windows", "windows/s", "detections", "boxes drawn"):
+        table.add_column(col, justify="left" if col in ("scene", "boxes drawn") else "right")
+    for r in results:
+        table.add_row(Path(r["scene"]).name, f"{r['width']}x{r['height']}", f"{r['n_windows']:,}",
+                      f"{r['windows_per_second']:,.0f}", str(r["n_detections"]), r["outputs"]["boxes"])
+    Console().print(table)
+    if evaluate:
+        _print_evaluation(results)
+
+
+def _print_evaluation(results: list[dict]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="Test bed: locked test-part chips pasted into the water")
+    for col in ("scene", "ships found", "recall", "precision", "no-ship chips fired", "duplicates", "elsewhere"):
+        table.add_column(col, justify="left" if col == "scene" else "right")
+    tot = {"tp": 0, "ships": 0, "fp": 0, "fired": 0, "no": 0, "dup": 0, "else": 0}
+    for r in results:
+        e = r["evaluation"]
+        table.add_row(Path(r["scene"]).name, f"{e['true_positives']}/{e['n_ships']}", f"{e['recall']:.2f}",
+                      f"{e['precision']:.2f}", f"{e['no_ships_fired']}/{e['n_no_ships']}", str(e["duplicates"]),
+                      str(e["elsewhere"]))
+        for k, f in (("tp", "true_positives"), ("ships", "n_ships"), ("fp", "false_positives"),
+                     ("fired", "no_ships_fired"), ("no", "n_no_ships"), ("dup", "duplicates"), ("else", "elsewhere")):
+            tot[k] += e[f]
+    if len(results) > 1:
+        recall = tot["tp"] / tot["ships"] if tot["ships"] else 0.0
+        precision = tot["tp"] / (tot["tp"] + tot["fp"]) if tot["tp"] + tot["fp"] else 0.0
+        table.add_row("all", f"{tot['tp']}/{tot['ships']}", f"{recall:.2f}", f"{precision:.2f}",
+                      f"{tot['fired']}/{tot['no']}", str(tot["dup"]), str(tot["else"]))
+    Console().print(table)
+    typer.echo("Boxes: green pasted ships, blue pasted no-ship chips, red detections. 'elsewhere' counts detections "
+               "off the pasted chips: real ships of the scene or false alarms.")
