@@ -1,0 +1,212 @@
+"""Leaderboard ranking rules: pure functions over scored submission records.
+
+A record is any object with the attributes of :class:`Entry` (the store's
+``SubmissionRecord`` has them all).  The primary score is ROC AUC, higher is better.
+
+Rules
+-----
+- A team's standing is its best submission; ties go to the earlier submission
+  (then the lower id).  Teams are ordered by their best submission under that rule, so
+  of two teams with the same best score the one that reached it first ranks higher.
+- Baselines (kind ``'baseline'``) appear in place, marked as such, but take no rank:
+  team ranks count teams only, and so do moves.
+- Public leaderboard: each team's best Public score over all its submissions.
+- Private leaderboard: each team's best Private score among its final submissions
+  (the ones it selected, or its two best Public ones); ``move`` is public rank minus
+  private rank (positive: moved up).
+- Statistical ties: a ranked team is marked ``tied`` when the 95% group-bootstrap interval
+  of its score overlaps the interval of the team ranked just above it.  Overlap is a
+  conservative rule (it marks more ties than a paired test of the difference would), and
+  it is the one the intervals shown next to the scores let anyone check by eye.  Where an
+  interval is missing, only equal scores count as tied.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Protocol
+
+__all__ = [
+    "Entry",
+    "Scored",
+    "LeaderboardRow",
+    "RankChange",
+    "best_key",
+    "rank_public",
+    "rank_private",
+    "rank_changes",
+    "intervals_overlap",
+]
+
+
+class Scored(Protocol):
+    """What ranking reads from a submission record."""
+
+    id: int
+    team: str
+    kind: str
+    submitted_at: datetime
+    public_score: float | None
+    public_low: float | None
+    public_high: float | None
+    private_score: float | None
+    private_low: float | None
+    private_high: float | None
+
+
+@dataclass(frozen=True)
+class Entry:
+    """The scores of one submission, the least a ranking needs."""
+
+    id: int
+    team: str
+    kind: str
+    submitted_at: datetime
+    public_score: float | None
+    public_low: float | None = None
+    public_high: float | None = None
+    private_score: float | None = None
+    private_low: float | None = None
+    private_high: float | None = None
+
+
+@dataclass(frozen=True)
+class LeaderboardRow:
+    """One line of a leaderboard.
+
+    ``rank`` is None for baselines.  ``tied`` is True when the row's interval overlaps that
+    of the team ranked just above.  ``public_rank`` and ``move`` are set on the Private
+    leaderboard only.
+    """
+
+    rank: int | None
+    team: str
+    kind: str
+    submission_id: int
+    score: float
+    score_low: float | None
+    score_high: float | None
+    entries: int
+    last_submitted_at: datetime
+    tied: bool = False
+    public_rank: int | None = None
+    move: int | None = None
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (times as ISO 8601 strings)."""
+        d = asdict(self)
+        d["last_submitted_at"] = self.last_submitted_at.isoformat()
+        return d
+
+
+@dataclass(frozen=True)
+class RankChange:
+    """A team whose rank differs between two leaderboards (None: absent from one)."""
+
+    team: str
+    before: int | None
+    after: int | None
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def best_key(record: Scored, part: str = "public") -> tuple:
+    """Sort key that puts the best submission first: higher score, then earlier, then lower id."""
+    return (-getattr(record, f"{part}_score"), record.submitted_at, record.id)
+
+
+def intervals_overlap(a: tuple[float | None, float | None], b: tuple[float | None, float | None]) -> bool | None:
+    """True if two closed intervals ``(low, high)`` overlap; None if either bound is missing."""
+    if None in a or None in b:
+        return None
+    return a[0] <= b[1] and b[0] <= a[1]
+
+
+def rank_public(records: Iterable[Scored]) -> list[LeaderboardRow]:
+    """The Public leaderboard: each team's best Public submission, best first.
+
+    Records without a Public score are ignored.
+    """
+    records = list(records)
+    by_team = _group(records)
+    best = {team: min((r for r in rs if r.public_score is not None), key=best_key, default=None)
+            for team, rs in by_team.items()}
+    return _make_rows({t: b for t, b in best.items() if b is not None}, by_team, "public")
+
+
+def rank_private(records: Iterable[Scored], finals: Mapping[str, Collection[int]]) -> list[LeaderboardRow]:
+    """The Private leaderboard: each team's best Private score among its finals.
+
+    Parameters
+    ----------
+    records : iterable of records
+        Every submission, with Private scores revealed.
+    finals : mapping of team name to submission ids
+        The final submissions of each team (selected, or picked at finalize).
+
+    Returns
+    -------
+    list of LeaderboardRow
+        Best first, with ``public_rank`` and ``move`` (public rank - private rank) set.
+    """
+    records = list(records)
+    by_team = _group(records)
+    best = {}
+    for team, rs in by_team.items():
+        chosen = set(finals.get(team, ()))
+        candidates = [r for r in rs if r.id in chosen and r.private_score is not None]
+        if candidates:
+            best[team] = min(candidates, key=lambda r: best_key(r, "private"))
+    rows = _make_rows(best, by_team, "private")
+    public_rank = {row.team: row.rank for row in rank_public(records)}
+    out = []
+    for row in rows:
+        before = public_rank.get(row.team)
+        move = None if row.rank is None or before is None else before - row.rank
+        out.append(LeaderboardRow(**{**asdict(row), "public_rank": before, "move": move}))
+    return out
+
+
+def rank_changes(before: Iterable[LeaderboardRow], after: Iterable[LeaderboardRow]) -> list[RankChange]:
+    """Teams whose rank differs between two leaderboards, in the order of ``after``."""
+    old = {row.team: row.rank for row in before}
+    new = {row.team: row.rank for row in after}
+    teams = list(new) + [t for t in old if t not in new]
+    return [RankChange(t, old.get(t), new.get(t)) for t in teams if old.get(t) != new.get(t)]
+
+
+def _group(records: list[Scored]) -> dict[str, list[Scored]]:
+    """Records by team, in input order."""
+    out: dict[str, list[Scored]] = {}
+    for r in records:
+        out.setdefault(r.team, []).append(r)
+    return out
+
+
+def _make_rows(best: dict[str, Scored], by_team: dict[str, list[Scored]], part: str) -> list[LeaderboardRow]:
+    """Order teams by their best record, number the ranked ones, and mark statistical ties."""
+    rows, rank, above = [], 0, None
+    for team in sorted(best, key=lambda t: best_key(best[t], part)):
+        rec = best[team]
+        score, low, high = (getattr(rec, f"{part}_{k}") for k in ("score", "low", "high"))
+        ranked = rec.kind != "baseline"
+        tied = False
+        if ranked:
+            rank += 1
+            if above is not None:
+                overlap = intervals_overlap((low, high), (above.score_low, above.score_high))
+                tied = score == above.score if overlap is None else overlap
+        team_records = by_team[team]
+        row = LeaderboardRow(
+            rank=rank if ranked else None, team=team, kind=rec.kind, submission_id=rec.id,
+            score=score, score_low=low, score_high=high, entries=len(team_records),
+            last_submitted_at=max(r.submitted_at for r in team_records), tied=tied,
+        )
+        rows.append(row)
+        if ranked:
+            above = row
+    return rows
