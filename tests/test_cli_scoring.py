@@ -1,0 +1,136 @@
+"""`ships validate` and `ships score` end to end on the real workspace."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from competition.cli import app
+
+runner = CliRunner()
+
+
+def _store_rows(ws):
+    from leaderboard.store import Store
+
+    return Store.open(ws.store_url).submissions()
+
+
+def _write_split_submission(ws, path):
+    """Perfect on the Public part, inverted on the Private part (the organiser's test file)."""
+    sol = pd.read_csv(ws.solution_path, dtype={"id": str})
+    ship = np.where(sol["Usage"] == "Public", sol["ship"], 1 - sol["ship"]).astype(float)
+    pd.DataFrame({"id": sol["id"], "ship": ship}).sample(frac=1, random_state=0).to_csv(path, index=False)
+
+
+def test_validate_sample_submission(workspace):
+    sample = workspace.public_dir / "sample_submission.csv"
+    result = runner.invoke(app, ["validate", str(sample), "--workspace", str(workspace.root)])
+    assert result.exit_code == 0, result.output
+    assert "valid, 790 rows" in result.output
+    assert not list(workspace.submissions_dir.iterdir())
+
+
+def test_score_records_and_prints_public_only(workspace, tmp_path):
+    path = tmp_path / "sub.csv"
+    _write_split_submission(workspace, path)
+    result = runner.invoke(app, ["score", str(path), "-w", str(workspace.root), "--team", "alpha", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["public"]["roc_auc"] == 1.0
+    assert "private" not in result.output.lower()
+    [record] = _store_rows(workspace)
+    assert record.team == "alpha"
+    stored = workspace.submissions_dir / f"{out['file_sha256']}.csv"
+    assert stored.read_bytes() == path.read_bytes()
+    table = runner.invoke(app, ["score", str(path), "-w", str(workspace.root), "--team", "alpha"])
+    assert table.exit_code == 0, table.output
+    assert "roc_auc" in table.output and "1.0000" in table.output
+    assert "0.0000" not in table.output.split("roc_auc")[1].split("\n")[0]  # the Private AUC (0.0) never shows
+
+
+def test_score_sample_submission_is_chance(workspace):
+    sample = workspace.public_dir / "sample_submission.csv"
+    result = runner.invoke(app, ["score", str(sample), "-w", str(workspace.root), "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["public"]["roc_auc"] == 0.5
+
+
+def _bad_files(ws, tmp_path):
+    sample = pd.read_csv(ws.public_dir / "sample_submission.csv", dtype={"id": str})
+    good = sample.to_csv(index=False)
+    first = sample["id"].iloc[0]
+    return {
+        "wrong header": (good.replace("id,ship", "id,prob", 1), "missing column 'ship'"),
+        "missing id": ("\n".join(good.splitlines()[:-1]) + "\n", "1 missing"),
+        "duplicate id": (good + f"{first},0.5\n", f"duplicate id '{first}'"),
+        "unknown id": (good + "zzzzzzzzzzzz,0.5\n", "'zzzzzzzzzzzz'"),
+        "value > 1": (good.replace(f"{first},0.250467", f"{first},1.7"), "got 1.7"),
+        "nan": (good.replace(f"{first},0.250467", f"{first},nan"), "line 2"),
+        "empty": ("", "empty"),
+        "latin-1": (good.encode() + "caf\xe9\n".encode("latin-1"), "UTF-8"),
+        "binary": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "PNG"),
+    }
+
+
+@pytest.mark.parametrize("case", ["wrong header", "missing id", "duplicate id", "unknown id", "value > 1",
+                                  "nan", "empty", "latin-1", "binary"])
+@pytest.mark.parametrize("command", ["validate", "score"])
+def test_bad_submission_exits_1_and_records_nothing(workspace, tmp_path, case, command):
+    content, message = _bad_files(workspace, tmp_path)[case]
+    path = tmp_path / "bad.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    result = runner.invoke(app, [command, str(path), "-w", str(workspace.root)])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and message in result.output
+    assert "Traceback" not in result.output
+    assert not list(workspace.submissions_dir.iterdir())
+    assert _store_rows(workspace) == []
+
+
+def test_directory_and_missing_workspace(workspace, tmp_path):
+    result = runner.invoke(app, ["score", str(tmp_path), "-w", str(workspace.root)])
+    assert result.exit_code == 1 and "directory" in result.output
+    sample = workspace.public_dir / "sample_submission.csv"
+    result = runner.invoke(app, ["score", str(sample), "-w", str(tmp_path / "nope")])
+    assert result.exit_code == 1 and "no such workspace" in result.output
+
+
+def test_edited_solution_refuses_to_score(workspace):
+    path = workspace.solution_path
+    path.write_text(path.read_text().replace(",0,Private", ",1,Private", 1))
+    sample = workspace.public_dir / "sample_submission.csv"
+    result = runner.invoke(app, ["score", str(sample), "-w", str(workspace.root)])
+    assert result.exit_code == 1 and "changed since init" in result.output
+    assert not list(workspace.submissions_dir.iterdir())
+
+
+def test_bad_flag_exits_2(workspace):
+    result = runner.invoke(app, ["score", "x.csv", "--no-such-flag"])
+    assert result.exit_code == 2
+
+
+LIGHT = """
+import sys
+from typer.testing import CliRunner
+from competition.cli import app
+r = CliRunner().invoke(app, {args!r})
+assert r.exit_code == 0, r.output
+heavy = sorted(m for m in ("tensorflow", "keras", "xgboost", "mlflow", "torch", "jax") if m in sys.modules)
+print("HEAVY", heavy)
+"""
+
+
+@pytest.mark.parametrize("command", ["validate", "score"])
+def test_scoring_path_stays_light(workspace, command):
+    sample = str(workspace.public_dir / "sample_submission.csv")
+    code = LIGHT.format(args=[command, sample, "-w", str(workspace.root)])
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout
