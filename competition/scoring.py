@@ -414,9 +414,11 @@ def _id_problems(n_rows: int, expected: list[str], missing: list[str], duplicate
     e_g = ", ".join(repr(i) for i in missing[:5])
     if n_rows != len(expected):
         detail = f" ({len(missing)} missing, e.g. {e_g})" if missing else ""
-        problems.append(f"{n_rows} rows but the test set has {len(expected)} ids{detail}; {fix}")
+        rows = "1 row" if n_rows == 1 else f"{n_rows} rows"
+        problems.append(f"{rows} but the test set has {len(expected)} ids{detail}; {fix}")
     elif missing:
-        problems.append(f"{len(missing)} test ids have no row, e.g. {e_g}; {fix}")
+        have = "1 test id has" if len(missing) == 1 else f"{len(missing)} test ids have"
+        problems.append(f"{have} no row, e.g. {e_g}; {fix}")
     unknown = found["unknown"]
     if len(unknown) == 1:
         problems.append(f"line {unknown[0][0]}: id {unknown[0][1]!r} is not a test id; {fix}")
