@@ -54,7 +54,7 @@ def print_public(public: dict, title: str) -> None:
     table.add_column("metric")
     table.add_column("value", justify="right")
     table.add_column("95% interval (group bootstrap)", justify="right")
-    for metric in METRICS:
+    for metric in METRICS.values():
         v, lo, hi = (public.get(metric.name + s) for s in ("", "_low", "_high"))
         digits = metric.precision
         interval = "" if lo is None else f"[{lo:.{digits}f}, {hi:.{digits}f}]"
