@@ -53,6 +53,8 @@ class ParsedSubmission:
         The header's column names.
     source : str
         Name of the file, the prefix of every message about it.
+    data : bytes
+        The bytes that were parsed (store these, not a second read of the file).
     """
 
     ids: list[str] = field(default_factory=list)
@@ -60,6 +62,7 @@ class ParsedSubmission:
     lines: list[int] = field(default_factory=list)
     columns: list[str] = field(default_factory=lambda: list(COLUMNS))
     source: str = "submission.csv"
+    data: bytes = field(default=b"", repr=False)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -159,6 +162,7 @@ def parse_submission(data: bytes, source: str) -> ParsedSubmission:
         lines=lines[keep].tolist(),
         columns=columns,
         source=source,
+        data=data,
     )
 
 

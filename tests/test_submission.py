@@ -178,6 +178,7 @@ def test_read_good_file(tmp_path):
     path.write_text(GOOD)
     parsed = read_submission_file(path, max_bytes=10_000)
     assert parsed.source == "my-sub.csv" and parsed.ids == IDS
+    assert parsed.data == GOOD.encode()  # the bytes validated are the bytes to store
 
 
 def test_missing_file(tmp_path):
