@@ -68,7 +68,7 @@ class Metric:
     def __call__(self, y_true: np.ndarray, y_proba: np.ndarray) -> float:
         """Point value on ``y_true`` (n,) and ``y_proba`` (n,); NaN where undefined."""
         y_true, y_proba = np.asarray(y_true), np.asarray(y_proba, dtype=np.float64)
-        if self.needs_both_classes and len(np.unique(y_true)) < 2:
+        if self.needs_both_classes and (len(y_true) == 0 or y_true.min() == y_true.max()):
             return math.nan
         y_score = y_proba if self.uses_proba else (y_proba >= THRESHOLD).astype(np.int64)
         return float(self.function(y_true, y_score))
@@ -207,8 +207,8 @@ def score_predictions(
     intervals = {name: _percentiles(values[name], alpha) for name in METRICS}
     return ScoreReport(
         metrics=metrics, intervals=intervals, confusion=confusion, n=len(y_true), n_positive=int(y_true.sum()),
-        n_groups=n_groups, n_bootstrap=int(n_bootstrap), n_bootstrap_used=int(np.isfinite(values[PRIMARY_METRIC]).sum()),
-        confidence=float(confidence),
+        n_groups=n_groups, n_bootstrap=int(n_bootstrap), confidence=float(confidence),
+        n_bootstrap_used=int(np.isfinite(values[PRIMARY_METRIC]).sum()),
     )
 
 
@@ -216,7 +216,9 @@ def _check_inputs(y_true, y_proba, groups, n_bootstrap, confidence) -> tuple[np.
     """Validated (y_true int64, y_proba float64, group codes 0..G-1), or ParameterError."""
     y_true, y_proba = np.asarray(y_true).ravel(), np.asarray(y_proba, dtype=np.float64).ravel()
     if len(y_true) == 0 or len(y_true) != len(y_proba):
-        raise ParameterError(f"y_true has {len(y_true)} values and y_proba {len(y_proba)}; expected the same length >= 1")
+        raise ParameterError(
+            f"y_true has {len(y_true)} values and y_proba {len(y_proba)}; expected the same length >= 1"
+        )
     if not np.all((y_true == 0) | (y_true == 1)):
         raise ParameterError("y_true holds values other than 0 and 1; expected labels 1 (ship) and 0 (no ship)")
     bad = y_proba[~((y_proba >= 0) & (y_proba <= 1))]
@@ -265,7 +267,8 @@ def _bootstrap(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int, n
     return {name: np.concatenate([part[name] for part in parts]) if parts else np.empty(0) for name in METRICS}
 
 
-def _group_tables(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int) -> tuple[np.ndarray, sparse.csr_matrix]:
+def _group_tables(y: np.ndarray, p: np.ndarray, codes: np.ndarray,
+                  n_groups: int) -> tuple[np.ndarray, sparse.csr_matrix]:
     """Per-group sums (G, 6): n, log loss, Brier, tp, fp, fn; and per-(group, score) counts (G, 2K) as sparse.
 
     Columns 0..K-1 of the sparse table count positives at each distinct score
@@ -431,7 +434,8 @@ def _id_problems(n_rows: int, expected: list[str], missing: list[str], duplicate
         problems.append(f"{head} {shown}{_more(duplicates)}; keep one row per id")
     blank = [line for line, _ in found["blank_id"]]
     if blank:
-        where = f"line {blank[0]}" if len(blank) == 1 else f"{len(blank)} lines ({', '.join(map(str, blank[:5]))}{_more(blank)})"
+        shown = ", ".join(map(str, blank[:5])) + _more(blank)
+        where = f"line {blank[0]}" if len(blank) == 1 else f"{len(blank)} lines ({shown})"
         problems.append(f"{where}: 'id' is blank; expected a test id; fill it in or remove the row")
     return problems
 

@@ -140,7 +140,8 @@ def parse_submission(data: bytes, source: str) -> ParsedSubmission:
     text = _decode(data, source)
     physical = _NEWLINE.split(text)
     if not physical[0].strip():
-        raise SubmissionError(source, ["line 1 is blank; expected the header 'id,ship'; remove the blank lines above it"])
+        raise SubmissionError(source, ["line 1 is blank; expected the header 'id,ship'; "
+                                       "remove the blank lines above it"])
     columns = [c.strip() for c in next(csv.reader([physical[0]]))]
     problems = _check_columns(columns)
     if problems:

@@ -257,7 +257,8 @@ def test_to_dict_is_flat_json(data):
     y, p = data
     report = score_predictions(y, p, groups=np.arange(len(y)) // 20, n_bootstrap=100)
     d = report.to_dict()
-    expected = [k for n in NAMES for k in (n, f"{n}_low", f"{n}_high")] + ["tn", "fp", "fn", "tp", "n", "n_positive", "n_groups"]
+    expected = [k for n in NAMES for k in (n, f"{n}_low", f"{n}_high")]
+    expected += ["tn", "fp", "fn", "tp", "n", "n_positive", "n_groups"]
     assert list(d) == expected
     assert json.loads(json.dumps(d, allow_nan=False)) == d
     assert d["tn"] + d["fp"] + d["fn"] + d["tp"] == d["n"] == 200
@@ -340,3 +341,12 @@ def test_validate_reports_every_kind_at_once():
 def test_validate_rejects_duplicate_expected_ids():
     with pytest.raises(ParameterError, match="expected_ids holds 1 duplicate"):
         validate_submission(parsed([("a", "0.5")]), ["a", "a"])
+
+
+def test_docstring_examples():
+    import doctest
+
+    import competition.scoring
+
+    result = doctest.testmod(competition.scoring)
+    assert result.attempted > 0 and result.failed == 0
