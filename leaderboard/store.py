@@ -272,8 +272,16 @@ class Store:
             return self._records(conn, reveal=False, submission_id=new_id)[0]
 
     def add_rescore(self, submission_id: int, *, public: Mapping, private: Mapping, split_hash: str,
-                    rescored_at: datetime | None = None) -> SubmissionRecord:
-        """Store new scores for a submission; the original row is kept unchanged.
+                    rescored_at: datetime | None = None) -> bool:
+        """Store recomputed scores for a submission if they differ from its current ones.
+
+        The submission's original row is never changed: a rescore row is added, and the
+        latest one becomes the submission's current score.
+
+        Returns
+        -------
+        bool
+            True if a rescore row was added, False if the scores were unchanged (nothing stored).
 
         Raises
         ------
@@ -284,10 +292,12 @@ class Store:
                       split_hash=_check_text("split_hash", split_hash, 64),
                       **_score_values("public", public), **_score_values("private", private))
         with self._write() as conn:
-            reveal = self._finalized_at(conn) is not None
-            self._records(conn, reveal=False, submission_id=submission_id)  # raises if unknown
+            old = self._records(conn, reveal=True, submission_id=submission_id)[0]
+            if (old.public, old.private, old.split_hash) == (values["public_metrics"], values["private_metrics"],
+                                                             values["split_hash"]):
+                return False
             conn.execute(rescores.insert().values(**values))
-            return self._records(conn, reveal=reveal, submission_id=submission_id)[0]
+            return True
 
     def submissions(self, team: str | None = None) -> list[SubmissionRecord]:
         """Every submission (of one team if given), oldest first; Private hidden until finalize."""

@@ -1,6 +1,6 @@
 """A throwaway PostgreSQL server for the tests, from Debian's ``postgresql`` package.
 
-:func:`get_server` starts one server per test process (``initdb`` in a temporary folder,
+`get_server()` starts one server per test process (``initdb`` in a temporary folder,
 listening on 127.0.0.1 and a free port, ``fsync`` off) and stops it, and removes its files,
 when the process exits.  When no server can be started it raises
 :class:`PostgresUnavailable` saying why, and the tests skip with that reason.
@@ -96,14 +96,17 @@ class PostgresServer:
         return f"postgresql+psycopg://ships@127.0.0.1:{self.port}/{database}"
 
     def new_database(self) -> str:
-        """Create an empty database and return its SQLAlchemy URL."""
+        """An empty place for one test: a new schema, first on the search path of the returned URL.
+
+        (A schema takes milliseconds to create; a database takes most of a second.)
+        """
         import psycopg
 
         self._n += 1
-        name = f"ships_{os.getpid()}_{self._n}"
+        name = f"t{os.getpid()}_{self._n}"
         with psycopg.connect(f"host=127.0.0.1 port={self.port} user=ships dbname=postgres", autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')
-        return self.url(name)
+            conn.execute(f'CREATE SCHEMA "{name}"')
+        return f"{self.url()}?options=-csearch_path%3D{name}"
 
 
 def get_server() -> PostgresServer:

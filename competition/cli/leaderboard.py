@@ -1,0 +1,246 @@
+"""Teams, quotas, leaderboards, finals, finalize and rescore on the command line.
+
+``app`` holds ``ships status``, ``leaderboard``, ``submissions``, ``select``, ``finalize``
+and ``rescore``, and the ``ships team`` group (``team_app``: ``add``, ``list``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Annotated, Optional
+
+import typer
+
+from competition.cli._common import JsonOpt, WorkspaceOpt, echo_json, fail, open_workspace
+
+__all__ = ["app", "team_app"]
+
+app = typer.Typer()
+team_app = typer.Typer(no_args_is_help=True, help="Create and list the teams of the competition.")
+app.add_typer(team_app, name="team")
+
+TeamOpt = Annotated[str, typer.Option("--team", "-t", help="Team name (case-insensitive).")]
+_TIE_NOTE = "≈ marks a team whose 95% group-bootstrap interval overlaps the team ranked just above (a statistical tie)."
+
+
+@contextmanager
+def _opened(workspace) -> Iterator[tuple]:
+    """The workspace and its store, closed on exit."""
+    from leaderboard.store import Store
+
+    ws = open_workspace(workspace)
+    with Store.open(ws.store_url) as store:
+        yield ws, store
+
+
+def _console():
+    from rich.console import Console
+
+    return Console(highlight=False)
+
+
+def _t(value) -> "Text":
+    """Literal text for a table cell (team names and messages are never read as markup)."""
+    from rich.text import Text
+
+    return Text("" if value is None else str(value))
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _when(at: datetime | None) -> str:
+    return "" if at is None else f"{at:%Y-%m-%d %H:%M} UTC"
+
+
+def _score(score, low, high) -> tuple[str, str]:
+    if score is None:
+        return "n/a", ""
+    return f"{score:.4f}", "" if low is None or high is None else f"[{low:.4f}, {high:.4f}]"
+
+
+@team_app.command("add")
+def team_add(
+    name: Annotated[str, typer.Argument(help="Team name: 1 to 64 printable characters, unique ignoring case.")],
+    workspace: WorkspaceOpt,
+    json_out: JsonOpt = False,
+) -> None:
+    """Create a team and print its secret submission token, once."""
+    with _opened(workspace) as (_, store):
+        token = store.add_team(name)
+        if json_out:
+            echo_json({"team": name, "token": token})
+            return
+        typer.echo(f"Team {name!r} created. Its submission token (keep it secret; it will not be shown again):")
+        typer.echo(token)
+
+
+@team_app.command("list")
+def team_list(workspace: WorkspaceOpt, json_out: JsonOpt = False) -> None:
+    """List the teams and baselines."""
+    from rich.table import Table
+
+    with _opened(workspace) as (_, store):
+        teams = store.list_teams()
+        if json_out:
+            echo_json([t.to_dict() for t in teams])
+            return
+        table = Table(title=_count(len(teams), "team"))
+        for col in ("team", "kind", "token", "created"):
+            table.add_column(col)
+        for t in teams:
+            table.add_row(_t(t.name), t.kind, "yes" if t.has_token else "no", _when(t.created_at))
+        _console().print(table)
+
+
+@app.command()
+def status(team: TeamOpt, workspace: WorkspaceOpt, json_out: JsonOpt = False) -> None:
+    """Show how many submissions a team has used today (UTC) and when its quota resets."""
+    with _opened(workspace) as (ws, store):
+        q = store.quota_status(team, ws.config.daily_quota)
+        if json_out:
+            echo_json(q.to_dict())
+            return
+        if q.limit is None:
+            typer.echo(f"{q.team}: {q.used} submissions on {q.day} (UTC); no daily limit.")
+            return
+        typer.echo(f"{q.team}: {q.used} of {q.limit} submissions used on {q.day} (UTC), {q.left} left; "
+                   f"the quota resets at {_when(q.resets_at)}.")
+        if store.is_finalized():
+            typer.echo("The competition is finalized: no more submissions are accepted.")
+
+
+@app.command()
+def leaderboard(
+    workspace: WorkspaceOpt,
+    private: Annotated[bool, typer.Option("--private", help="Show the Private leaderboard (after 'ships finalize' only).")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Show the Public leaderboard (each team's best), or the Private one after finalize."""
+    with _opened(workspace) as (_, store):
+        rows = store.leaderboard(private=private)
+        if json_out:
+            echo_json({"board": "private" if private else "public", "finalized": store.is_finalized(),
+                       "rows": [r.to_dict() for r in rows]})
+            return
+        _print_board(rows, private)
+
+
+def _print_board(rows, private: bool) -> None:
+    """A leaderboard as a rich table; Private adds the public rank and the move."""
+    from rich.table import Table
+
+    name = "Private" if private else "Public"
+    caption = _TIE_NOTE if any(r.tied for r in rows) else None
+    table = Table(title=f"{name} leaderboard (ROC AUC, higher is better)", caption=caption)
+    for col, justify in (("rank", "right"), ("team", "left"), ("kind", "left"), ("score", "right"),
+                         ("95% interval", "right"), ("entries", "right"), ("last submission", "left")):
+        table.add_column(col, justify=justify)
+    if private:
+        table.add_column("public rank", justify="right")
+        table.add_column("move", justify="right")
+    for r in rows:
+        rank = "-" if r.rank is None else f"{r.rank}{' ≈' if r.tied else ''}"
+        cells = [rank, _t(r.team), r.kind, *_score(r.score, r.score_low, r.score_high), str(r.entries),
+                 _when(r.last_submitted_at)]
+        if private:
+            cells += ["-" if r.public_rank is None else str(r.public_rank), "" if r.move is None else f"{r.move:+d}" if r.move else "0"]
+        table.add_row(*cells)
+    _console().print(table)
+
+
+@app.command()
+def submissions(
+    workspace: WorkspaceOpt,
+    team: Annotated[Optional[str], typer.Option("--team", "-t", help="Only this team's submissions.")] = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """List stored submissions with their Public scores (and Private ones after finalize)."""
+    from rich.table import Table
+
+    with _opened(workspace) as (_, store):
+        records = store.submissions(team)
+        if json_out:
+            echo_json([r.to_dict() for r in records])
+            return
+        finalized = store.is_finalized()
+        title = _count(len(records), "submission") + (f" of {records[0].team}" if team and records else "")
+        table = Table(title=_t(title))
+        cols = ["id", "team", "submitted", "file", "public", "95% interval"]
+        cols += ["private", "95% interval "] if finalized else []
+        for col in cols + ["final", "message"]:
+            table.add_column(col, justify="right" if col in ("id", "public", "private") else "left")
+        for r in records:
+            cells = [str(r.id), _t(r.team), _when(r.submitted_at), _t(r.filename),
+                     *_score(r.public_score, r.public_low, r.public_high)]
+            if finalized:
+                cells += list(_score(r.private_score, r.private_low, r.private_high))
+            table.add_row(*cells, "yes" if r.final else "", _t(r.message))
+        _console().print(table)
+
+
+@app.command()
+def select(
+    ids: Annotated[list[int], typer.Argument(help="One or two of the team's submission ids.")],
+    team: TeamOpt,
+    workspace: WorkspaceOpt,
+    json_out: JsonOpt = False,
+) -> None:
+    """Choose a team's final submissions (at most two), replacing any earlier choice."""
+    with _opened(workspace) as (_, store):
+        chosen = store.select_finals(team, ids)
+        if json_out:
+            echo_json({"team": chosen[0].team, "finals": [r.id for r in chosen]})
+            return
+        listed = ", ".join(f"{r.id} (Public {r.public_score:.4f})" for r in chosen)
+        typer.echo(f"{chosen[0].team}: final submissions {listed}. They replace any earlier choice.")
+
+
+@app.command()
+def finalize(
+    workspace: WorkspaceOpt,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    json_out: JsonOpt = False,
+) -> None:
+    """Close submissions, pick finals for teams that chose none, and reveal the Private leaderboard."""
+    with _opened(workspace) as (_, store):
+        if not yes:
+            typer.confirm("Finalize closes submissions for good and reveals the Private scores. Continue?",
+                          abort=True, err=True)
+        result = store.finalize()
+        if json_out:
+            echo_json(result.to_dict())
+            return
+        typer.echo(f"Finalized at {_when(result.finalized_at)}: submissions are closed.")
+        if result.auto_selected:
+            typer.echo("Picked as finals (two best Public) for teams that selected none: "
+                       + ", ".join(map(str, result.auto_selected)))
+        _print_board(result.leaderboard, private=True)
+
+
+@app.command()
+def rescore(workspace: WorkspaceOpt, json_out: JsonOpt = False) -> None:
+    """Recompute every stored submission from its file and report any rank that changed."""
+    from leaderboard.finalize import rescore_submissions
+
+    with _opened(workspace) as (ws, store):
+        report = rescore_submissions(ws, store)
+        if json_out:
+            echo_json(report.to_dict())
+            return
+        typer.echo(f"Rescored {report.checked} submissions: {len(report.rescored)} changed"
+                   + (f" ({', '.join(map(str, report.rescored))})" if report.rescored else "") + ".")
+        for name, changes in (("Public", report.public_changes), ("Private", report.private_changes)):
+            if changes is None:
+                continue
+            if not changes:
+                typer.echo(f"No {name} rank changed.")
+            for c in changes:
+                typer.echo(f"{name} rank of {c.team}: {c.before or '-'} -> {c.after or '-'}")
+        for sid, problem in report.problems.items():
+            typer.echo(f"Submission {sid} not rescored: {problem}", err=True)
+        if report.problems:
+            fail(f"{len(report.problems)} of {report.checked} submissions could not be rescored (listed above)")

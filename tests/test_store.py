@@ -1,0 +1,495 @@
+"""The leaderboard store: teams and tokens, submissions, quotas, finals, finalize, append-only, migrations.
+
+Every test runs on SQLite and on a throwaway PostgreSQL server (tests/pg.py); the
+PostgreSQL runs skip, saying why, only where no server can be started.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from datetime import datetime, timedelta, timezone
+
+import numpy as np
+import pytest
+from sqlalchemy import MetaData, create_engine, inspect, select, text
+
+import pg
+from competition.errors import AuthError, ParameterError, QuotaError, ShipsError, StoreError
+from leaderboard import schema
+from leaderboard.migrations import MIGRATIONS, SCHEMA_VERSION, v1_tables
+from leaderboard.store import Store
+
+T0 = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
+SHA = "ab" * 32
+PRIVATE_SENTINEL = 0.123456789  # a Private score that must never show before finalize
+
+
+def metrics(score: float, width: float = 0.02) -> dict:
+    return {"roc_auc": score, "roc_auc_low": score - width, "roc_auc_high": score + width, "log_loss": 0.4,
+            "tn": 10, "fp": 2, "fn": 3, "tp": 5, "n": 20}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def store_url(request, tmp_path):
+    """A new, empty database on each backend."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'leaderboard.db'}"
+    try:
+        return pg.get_server().new_database()
+    except pg.PostgresUnavailable as exc:
+        pytest.skip(f"PostgreSQL server unavailable: {exc}")
+
+
+@pytest.fixture
+def store(store_url):
+    with Store.open(store_url) as s:
+        yield s
+
+
+def submit(store, team, score, at=T0, private=None, quota=None, message=""):
+    return store.add_submission(
+        team=team, file_sha256=SHA, filename="sub.csv", message=message, public=metrics(score),
+        private=metrics(score - 0.05 if private is None else private), split_hash="split1",
+        daily_quota=quota, submitted_at=at)
+
+
+# -- teams -------------------------------------------------------------------------------------
+
+def test_add_team_returns_a_token_that_identifies_the_team(store):
+    token = store.add_team("Harbour Watch")
+    other = store.add_team("Bay Spotters")
+    assert len(token) >= 40 and token != other
+    assert store.team_for_token(token) == "Harbour Watch"
+    assert store.team_for_token(other) == "Bay Spotters"
+    assert [(t.name, t.kind, t.has_token) for t in store.list_teams()] == [
+        ("Harbour Watch", "team", True), ("Bay Spotters", "team", True)]
+
+
+@pytest.mark.parametrize("token", [None, "", "not-a-token", "x" * 43])
+def test_wrong_or_missing_token_is_refused(store, token):
+    store.add_team("a")
+    with pytest.raises(AuthError, match="team token"):
+        store.team_for_token(token)
+
+
+def test_token_is_stored_only_as_a_hash(tmp_path):
+    path = tmp_path / "leaderboard.db"
+    with Store.open(f"sqlite:///{path}") as store:
+        token = store.add_team("alpha")
+        store.team_for_token(token)
+    data = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.name.startswith("leaderboard.db"))
+    assert b"alpha" in data  # the file is readable as it is: the check below is meaningful
+    assert token.encode() not in data
+    import hashlib
+
+    assert hashlib.sha256(token.encode()).hexdigest().encode() in data
+
+
+def test_token_is_not_in_any_column(store):
+    token = store.add_team("alpha")
+    with store._engine.connect() as conn:
+        rows = conn.execute(select(schema.teams)).all()
+    assert token not in repr(rows)
+
+
+@pytest.mark.parametrize("name, message", [
+    ("", "expected 1 to 64 characters, got 0 characters"),
+    ("x" * 65, "expected 1 to 64 characters, got 65 characters"),
+    ("tab\there", "character '\\t' is not printable"),
+    ("new\nline", "character '\\n' is not printable"),
+    (" padded", "remove the leading or trailing spaces"),
+    ("padded ", "remove the leading or trailing spaces"),
+    (42, "got int"),
+])
+def test_invalid_team_names_are_refused(store, name, message):
+    with pytest.raises(ParameterError) as info:
+        store.add_team(name)
+    assert message in str(info.value)
+
+
+def test_team_names_are_unique_ignoring_case(store):
+    store.add_team("Alpha")
+    for clash in ("alpha", "ALPHA", "ＡＬＰＨＡ"):  # the last is full-width (NFKC)
+        with pytest.raises(StoreError, match=r"team name .* is taken \(by 'Alpha'"):
+            store.add_team(clash)
+    assert store.team("aLpHa").name == "Alpha"
+
+
+def test_names_with_markup_are_stored_verbatim(store):
+    name = "<script>alert('x')</script> & [bold]co[/bold]"
+    token = store.add_team(name)
+    assert store.team_for_token(token) == name
+    submit(store, name, 0.8)
+    assert store.submissions()[0].team == name
+    assert store.leaderboard()[0].team == name
+
+
+def test_ensure_team_creates_without_a_token_and_is_idempotent(store):
+    team = store.ensure_team("xgboost", kind="baseline")
+    assert (team.name, team.kind, team.has_token) == ("xgboost", "baseline", False)
+    assert store.ensure_team("XGBoost", kind="baseline").name == "xgboost"
+    assert len(store.list_teams()) == 1
+    with pytest.raises(StoreError, match="'xgboost' is a 'baseline', not a 'team'"):
+        store.ensure_team("xgboost", kind="team")
+    with pytest.raises(ParameterError, match="kind='judge' is invalid"):
+        store.ensure_team("new", kind="judge")
+
+
+def test_reset_token_replaces_the_old_one(store):
+    old = store.add_team("alpha")
+    new = store.reset_token("ALPHA")
+    assert store.team_for_token(new) == "alpha"
+    with pytest.raises(AuthError):
+        store.team_for_token(old)
+
+
+def test_unknown_team_is_an_error_everywhere(store):
+    with pytest.raises(StoreError, match="unknown team 'ghost'"):
+        submit(store, "ghost", 0.8)
+    for call in (lambda: store.team("ghost"), lambda: store.submissions("ghost"),
+                 lambda: store.quota_status("ghost", 5, T0), lambda: store.select_finals("ghost", [1])):
+        with pytest.raises(StoreError, match="unknown team 'ghost'"):
+            call()
+
+
+# -- submissions -------------------------------------------------------------------------------
+
+def test_add_submission_stores_both_parts_but_returns_public_only(store):
+    store.add_team("alpha")
+    rec = submit(store, "ALPHA", 0.8, private=PRIVATE_SENTINEL, message="first try")
+    assert (rec.id, rec.team, rec.kind, rec.message, rec.filename) == (1, "alpha", "team", "first try", "sub.csv")
+    assert rec.public == metrics(0.8)
+    assert (rec.public_score, rec.public_low, rec.public_high) == (0.8, pytest.approx(0.78), pytest.approx(0.82))
+    assert rec.private is None and rec.private_score is None and rec.private_low is None
+    assert rec.submitted_at == T0 and rec.split_hash == "split1" and rec.rescored_at is None
+
+
+def test_private_scores_never_leave_the_store_before_finalize(store):
+    store.add_team("alpha")
+    submit(store, "alpha", 0.8, private=PRIVATE_SENTINEL)
+    needle = str(PRIVATE_SENTINEL)[:8]
+    shown = [r.to_dict() for r in store.submissions()] + [store.submission(1).to_dict()]
+    shown += [r.to_dict() for r in store.leaderboard()] + [store.quota_status("alpha", 5, T0).to_dict()]
+    assert needle not in json.dumps(shown)
+    with pytest.raises(StoreError, match="Private leaderboard is hidden until the competition is finalized"):
+        store.leaderboard(private=True)
+    store.finalize(now=T0 + timedelta(days=1))
+    assert store.submission(1).private_score == PRIVATE_SENTINEL
+    assert store.leaderboard(private=True)[0].score == PRIVATE_SENTINEL
+
+
+def test_metric_values_are_made_json_safe(store):
+    store.add_team("alpha")
+    public = {**metrics(0.8), "roc_auc": np.float32(0.75), "tp": np.int64(4), "precision": float("nan"),
+              "curve": np.array([0.1, 0.2])}
+    rec = store.add_submission(team="alpha", file_sha256=SHA, filename="a.csv", message="", public=public,
+                               private=metrics(0.7), split_hash="s", daily_quota=None, submitted_at=T0)
+    assert rec.public_score == pytest.approx(0.75)
+    assert rec.public["tp"] == 4 and rec.public["precision"] is None
+    assert rec.public["curve"] == [pytest.approx(0.1), pytest.approx(0.2)]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"file_sha256": "xyz"}, "file_sha256='xyz' is invalid; expected 64 lowercase hex digits"),
+    ({"submitted_at": datetime(2024, 5, 1)}, "submitted_at=datetime.datetime(2024, 5, 1, 0, 0) is invalid; "
+                                             "expected a timezone-aware datetime"),
+    ({"public": {"log_loss": 0.3}}, "public metrics are invalid: expected a finite 'roc_auc', got None"),
+    ({"private": {"roc_auc": float("nan")}}, "private metrics are invalid: expected a finite 'roc_auc', got nan"),
+    ({"daily_quota": -1}, "daily_quota=-1 is invalid; expected an int >= 0 or None"),
+    ({"filename": "x" * 256}, "filename is invalid: expected a string of at most 255 characters, got 256"),
+])
+def test_bad_submission_arguments_are_parameter_errors(store, change, message):
+    store.add_team("alpha")
+    args = dict(team="alpha", file_sha256=SHA, filename="a.csv", message="", public=metrics(0.8),
+                private=metrics(0.7), split_hash="s", daily_quota=5, submitted_at=T0)
+    with pytest.raises(ParameterError) as info:
+        store.add_submission(**{**args, **change})
+    assert message in str(info.value)
+    assert store.submissions() == []
+
+
+def test_submission_lookup(store):
+    store.add_team("alpha")
+    store.add_team("beta")
+    submit(store, "alpha", 0.8)
+    submit(store, "beta", 0.7, at=T0 + timedelta(seconds=1))
+    assert [r.id for r in store.submissions()] == [1, 2]
+    assert [r.id for r in store.submissions("BETA")] == [2]
+    assert store.submission(2).team == "beta"
+    with pytest.raises(StoreError, match="no submission 99"):
+        store.submission(99)
+
+
+# -- quotas ------------------------------------------------------------------------------------
+
+def test_quota_counts_valid_submissions_per_utc_day(store):
+    store.add_team("alpha")
+    late = datetime(2024, 5, 1, 23, 59, 59, tzinfo=timezone.utc)
+    for i in range(3):
+        submit(store, "alpha", 0.8, at=late - timedelta(hours=i), quota=3)
+    with pytest.raises(QuotaError) as info:
+        submit(store, "alpha", 0.9, at=late, quota=3)
+    assert str(info.value) == ("team 'alpha' has used its 3 submissions for 2024-05-01 (UTC); "
+                               "the quota resets at 2024-05-02 00:00 UTC")
+    assert isinstance(info.value, StoreError)
+    # One second later is a new UTC day, whatever the local zone of the clock.
+    paris = timezone(timedelta(hours=2))
+    submit(store, "alpha", 0.9, at=datetime(2024, 5, 2, 2, 0, 0, tzinfo=paris), quota=3)
+    assert len(store.submissions("alpha")) == 4
+
+
+def test_quota_status_reports_use_and_reset_time(store):
+    store.add_team("alpha")
+    submit(store, "alpha", 0.8, at=T0, quota=5)
+    submit(store, "alpha", 0.8, at=T0 - timedelta(days=1), quota=5)  # yesterday: not counted
+    q = store.quota_status("Alpha", 5, now=T0 + timedelta(hours=3))
+    assert (q.team, q.used, q.limit, q.left) == ("alpha", 1, 5, 4)
+    assert q.resets_at == datetime(2024, 5, 2, tzinfo=timezone.utc)
+    assert q.to_dict()["day"] == "2024-05-01"
+    assert store.quota_status("alpha", None, now=T0).left is None
+
+
+def test_baselines_and_no_quota_are_unlimited(store):
+    store.ensure_team("dummy", kind="baseline")
+    store.add_team("alpha")
+    for i in range(4):
+        submit(store, "dummy", 0.5, at=T0 + timedelta(minutes=i), quota=1)
+        submit(store, "alpha", 0.6, at=T0 + timedelta(minutes=i), quota=None)
+    assert store.quota_status("dummy", 1, now=T0).limit is None
+    assert len(store.submissions()) == 8
+
+
+def test_concurrent_submissions_never_exceed_the_quota(store_url):
+    with Store.open(store_url) as setup:
+        setup.add_team("alpha")
+    accepted, refused, errors = [], [], []
+
+    def worker():
+        with Store.open(store_url) as s:
+            for _ in range(5):
+                try:
+                    accepted.append(submit(s, "alpha", 0.8, quota=6).id)
+                except QuotaError:
+                    refused.append(1)
+                except Exception as exc:  # noqa: BLE001 - reported below
+                    errors.append(repr(exc))
+
+    threads = [threading.Thread(target=worker) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert (len(accepted), len(refused)) == (6, 34)
+    with Store.open(store_url) as s:
+        assert sorted(r.id for r in s.submissions()) == sorted(accepted)
+
+
+# -- finals and finalize ----------------------------------------------------------------------
+
+@pytest.fixture
+def three_teams(store):
+    """alpha 1..3, beta 4..5, and a baseline 6."""
+    for name in ("alpha", "beta"):
+        store.add_team(name)
+    store.ensure_team("dummy", kind="baseline")
+    for i, (team, pub, priv) in enumerate([("alpha", 0.80, 0.90), ("alpha", 0.90, 0.70), ("alpha", 0.90, 0.60),
+                                           ("beta", 0.85, 0.80), ("beta", 0.70, 0.95), ("dummy", 0.50, 0.50)]):
+        submit(store, team, pub, at=T0 + timedelta(minutes=i), private=priv)
+    return store
+
+
+def test_select_finals_own_submissions_at_most_two(three_teams):
+    store = three_teams
+    chosen = store.select_finals("alpha", [1, 3])
+    assert [r.id for r in chosen] == [1, 3] and all(r.final for r in chosen)
+    assert store.final_ids() == {"alpha": [1, 3]}
+    store.select_finals("alpha", [2])  # replaces the earlier choice
+    assert store.final_ids() == {"alpha": [2]}
+    assert [r.id for r in store.submissions() if r.final] == [2]
+    with pytest.raises(StoreError, match=r"at most two final submissions per team; got 3 \(1, 2, 3\)"):
+        store.select_finals("alpha", [1, 2, 3])
+    with pytest.raises(StoreError, match="submission 4 belongs to team 'beta', not 'alpha'"):
+        store.select_finals("alpha", [1, 4])
+    with pytest.raises(StoreError, match="no submission 42"):
+        store.select_finals("alpha", [42])
+    assert store.final_ids() == {"alpha": [2]}  # failed selections changed nothing
+    store.select_finals("alpha", [])
+    assert store.final_ids() == {}
+
+
+def test_finalize_picks_two_best_public_for_teams_that_chose_none(three_teams):
+    store = three_teams
+    store.select_finals("beta", [5])
+    result = store.finalize(now=T0 + timedelta(days=1))
+    # alpha: 2 and 3 tie at 0.90; both beat 1 (0.80). dummy: its only one.
+    assert sorted(result.auto_selected) == [2, 3, 6]
+    assert store.final_ids() == {"alpha": [2, 3], "beta": [5], "dummy": [6]}
+    assert [(r.team, r.rank, r.score, r.public_rank, r.move) for r in result.leaderboard] == [
+        ("beta", 1, 0.95, 2, 1), ("alpha", 2, 0.70, 1, -1), ("dummy", None, 0.50, None, None)]
+    finals = {r.id: r for r in result.finals}
+    assert sorted(finals) == [2, 3, 5, 6]
+    assert finals[5].private == metrics(0.95) and finals[5].team == "beta"
+    assert result.finalized_at == T0 + timedelta(days=1) == store.finalized_at()
+    assert store.is_finalized()
+    assert result.to_dict()["leaderboard"][0]["team"] == "beta"
+
+
+def test_finalize_ties_for_auto_finals_go_to_the_earlier(store):
+    store.add_team("alpha")
+    for i in range(3):
+        submit(store, "alpha", 0.9, at=T0 + timedelta(minutes=10 - i))  # ids 1..3, latest first
+    assert sorted(store.finalize(now=T0 + timedelta(days=1)).auto_selected) == [2, 3]
+
+
+def test_after_finalize_everything_is_closed(three_teams):
+    store = three_teams
+    store.finalize(now=T0 + timedelta(days=1))
+    with pytest.raises(StoreError, match="the competition was finalized at 2024-05-02 12:00 UTC; "
+                                         "submissions and final selections are closed"):
+        submit(store, "alpha", 0.99, at=T0 + timedelta(days=2))
+    with pytest.raises(StoreError, match="final selections are closed"):
+        store.select_finals("alpha", [1])
+    with pytest.raises(StoreError, match="finalized at"):
+        store.finalize()
+    assert len(store.submissions()) == 6
+
+
+def test_finalize_with_no_submissions_gives_an_empty_board(store):
+    assert store.finalize(now=T0).leaderboard == []
+    assert store.leaderboard(private=True) == []
+
+
+def test_public_leaderboard_from_the_store(three_teams):
+    rows = three_teams.leaderboard()
+    assert [(r.team, r.rank, r.submission_id, r.entries) for r in rows] == [
+        ("alpha", 1, 2, 3), ("beta", 2, 4, 2), ("dummy", None, 6, 1)]
+
+
+def test_revision_changes_with_the_leaderboard(three_teams):
+    store = three_teams
+    before = store.revision()
+    assert store.revision() == before
+    submit(store, "beta", 0.99, at=T0 + timedelta(hours=1))
+    after = store.revision()
+    assert after != before
+    store.finalize(now=T0 + timedelta(days=1))
+    assert store.revision() != after
+
+
+# -- append-only and rescores -----------------------------------------------------------------
+
+@pytest.mark.parametrize("sql", ["UPDATE submissions SET public_score = 1.0",
+                                 "DELETE FROM submissions",
+                                 "UPDATE rescores SET public_score = 1.0",
+                                 "DELETE FROM rescores"])
+def test_database_refuses_to_rewrite_or_delete_scores(three_teams, sql):
+    store = three_teams
+    store.add_rescore(1, public=metrics(0.5), private=metrics(0.5), split_hash="split2", rescored_at=T0)
+    with pytest.raises(Exception, match="append-only"):
+        with store._engine.begin() as conn:
+            conn.execute(text(sql))
+    assert len(store.submissions()) == 6
+
+
+def test_store_has_no_update_or_delete_api():
+    public = {n for n in dir(Store) if not n.startswith("_")}
+    assert not {n for n in public if any(w in n for w in ("delete", "remove", "update", "edit", "drop"))}
+
+
+def test_rescore_adds_a_row_and_keeps_the_original(three_teams):
+    store = three_teams
+    assert store.add_rescore(1, public=metrics(0.80), private=metrics(0.90), split_hash="split1") is False
+    assert store.add_rescore(1, public=metrics(0.99), private=metrics(0.10), split_hash="split1",
+                             rescored_at=T0 + timedelta(hours=2)) is True
+    rec = store.submission(1)
+    assert (rec.public_score, rec.private, rec.rescored_at) == (0.99, None, T0 + timedelta(hours=2))
+    assert store.leaderboard()[0].submission_id == 1
+    with store._engine.connect() as conn:
+        original = conn.execute(select(schema.submissions.c.public_score).where(schema.submissions.c.id == 1))
+        assert original.scalar_one() == 0.80
+    with pytest.raises(StoreError, match="no submission 77"):
+        store.add_rescore(77, public=metrics(0.5), private=metrics(0.5), split_hash="s")
+
+
+# -- schema and migrations --------------------------------------------------------------------
+
+def test_migrations_build_the_current_schema(store_url):
+    with Store.open(store_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION == len(MIGRATIONS)
+        with store._engine.connect() as conn:
+            insp = inspect(conn)
+            for table in schema.metadata.sorted_tables:
+                columns = {c["name"] for c in insp.get_columns(table.name)}
+                assert columns == set(table.c.keys()), table.name
+            assert {"ix_submissions_team_time"} <= {i["name"] for i in insp.get_indexes("submissions")}
+
+
+def test_old_store_is_upgraded_without_losing_rows(store_url):
+    engine = schema.make_engine(store_url)
+    assert schema.upgrade(engine, target=1) == 1
+    v1 = v1_tables(MetaData())
+    with engine.begin() as conn:
+        conn.execute(v1["teams"].insert().values(id=1, name="Old Team", name_key="old team", kind="team",
+                                                 token_hash="0" * 64, created_at=T0))
+        conn.execute(v1["submissions"].insert().values(
+            id=1, team_id=1, file_sha256=SHA, filename="old.csv", message="from v1", submitted_at=T0,
+            split_hash="s", public_score=0.7, public_low=0.6, public_high=0.8, public_metrics=metrics(0.7),
+            private_score=0.65, private_low=0.6, private_high=0.7, private_metrics=metrics(0.65)))
+        conn.execute(v1["finals"].insert().values(team_id=1, submission_id=1, selected_at=T0, auto=False))
+        assert not inspect(conn).has_table("rescores")
+    engine.dispose()
+    with Store.open(store_url) as store:
+        assert store.schema_version() == SCHEMA_VERSION
+        rec = store.submission(1)
+        assert (rec.team, rec.message, rec.public_score, rec.final) == ("Old Team", "from v1", 0.7, True)
+        assert store.add_rescore(1, public=metrics(0.75), private=metrics(0.7), split_hash="s") is True
+        with pytest.raises(Exception, match="append-only"), store._engine.begin() as conn:
+            conn.execute(text("DELETE FROM submissions"))
+        assert store.finalize(now=T0).leaderboard[0].score == 0.7
+
+
+def test_store_from_a_newer_ships_is_refused(store_url):
+    Store.open(store_url).close()
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE schema_version SET version = 99"))
+    engine.dispose()
+    with pytest.raises(StoreError, match=f"schema version 99, newer than this ships \\(version {SCHEMA_VERSION}\\)"):
+        Store.open(store_url)
+
+
+def test_foreign_database_is_refused(store_url):
+    engine = create_engine(store_url)
+    with engine.begin() as conn:
+        conn.execute(text("CREATE TABLE teams (id INTEGER PRIMARY KEY)"))
+    engine.dispose()
+    with pytest.raises(StoreError, match="not a ships leaderboard store"):
+        Store.open(store_url)
+
+
+@pytest.mark.parametrize("url, message", [
+    ("not a url", "cannot use store URL 'not a url'"),
+    ("nosuchdb://x/y", "cannot use store URL 'nosuchdb://x/y'"),
+])
+def test_bad_store_urls(url, message):
+    with pytest.raises(StoreError, match=message):
+        Store.open(url)
+
+
+def test_unreachable_store_is_a_store_error(tmp_path):
+    with pytest.raises(StoreError, match="cannot open the store at"):
+        Store.open(f"sqlite:///{tmp_path}/no/such/dir/lb.db")
+
+
+def test_store_errors_are_ships_errors():
+    assert issubclass(StoreError, ShipsError) and issubclass(QuotaError, StoreError)
+    assert issubclass(AuthError, StoreError)
+
+
+def test_primary_metric_matches_scoring():
+    from competition.scoring import PRIMARY_METRIC
+    from leaderboard.store import PRIMARY_METRIC as STORE_METRIC
+
+    assert STORE_METRIC == PRIMARY_METRIC
