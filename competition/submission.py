@@ -207,6 +207,9 @@ def _position(data: bytes, offset: int) -> tuple[int, int]:
 def _check_columns(columns: list[str]) -> list[str]:
     """Problems with the header: missing, unexpected and repeated column names."""
     head = f"expected columns {list(COLUMNS)}, got {columns}"
+    sep = next((s for s in ";\t|" if len(columns) == 1 and s in columns[0]), None)
+    if sep:
+        return [f"the header is not separated by commas; {head}; separate the columns with ',' not {sep!r}"]
     missing = [c for c in COLUMNS if c not in columns]
     unexpected = [c for c in dict.fromkeys(columns) if c not in COLUMNS]
     rename = len(missing) == 1 and len(unexpected) == 1
@@ -214,6 +217,7 @@ def _check_columns(columns: list[str]) -> list[str]:
     problems = [f"missing column {c!r}; {head}; {fix}" for c in missing]
     for c in [] if rename else unexpected:
         how = "write the file with index=False" if c in ("", "Unnamed: 0") else "remove it"
+        how = "remove the comma at the end of the header" if c == "" and columns[-1] == "" else how
         problems.append(f"unexpected column {c!r}; {head}; {how}")
     problems += [f"column {c!r} appears {columns.count(c)} times; {head}; keep one"
                  for c in dict.fromkeys(columns) if c in COLUMNS and columns.count(c) > 1]

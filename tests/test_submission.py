@@ -45,6 +45,10 @@ BAD_FILES = [
     ("id\n" + "".join(f"{i}\n" for i in IDS), "missing column 'ship'; expected columns ['id', 'ship'], got ['id']"),
     ("ship\n0.5\n", "missing column 'id'; expected columns ['id', 'ship'], got ['ship']"),
     ("id,ship,ship\n", "column 'ship' appears 2 times"),
+    ("id,ship,\n", "unexpected column ''; expected columns ['id', 'ship'], got ['id', 'ship', '']; remove the comma"),
+    ("id;ship\n" + GOOD[8:].replace(",", ";"), "the header is not separated by commas; expected columns ['id', 'ship'], "
+     "got ['id;ship']; separate the columns with ',' not ';'"),
+    ("id\tship\n", "separate the columns with ',' not '\\t'"),
     ("\nid,ship\n" + GOOD[8:], "line 1 is blank; expected the header 'id,ship'"),
     # ids
     (rows(ids=IDS[:7]), f"7 rows but the test set has 8 ids (1 missing, e.g. '{IDS[7]}')"),
