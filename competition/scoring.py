@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
 
 import numpy as np
@@ -92,11 +93,11 @@ METRICS: MappingProxyType[str, Metric] = MappingProxyType({m.name: m for m in (
     Metric("roc_auc", True, 0.0, 1.0, 4, True, True, skm.roc_auc_score),
     Metric("log_loss", False, 0.0, _MAX_LOG_LOSS, 4, True, False, _log_loss),
     Metric("average_precision", True, 0.0, 1.0, 4, True, True, skm.average_precision_score),
-    Metric("brier_loss", False, 0.0, 1.0, 4, True, False, lambda y, p: skm.brier_score_loss(y, p, labels=[0, 1])),
+    Metric("brier_loss", False, 0.0, 1.0, 4, True, False, partial(skm.brier_score_loss, labels=[0, 1])),
     Metric("accuracy", True, 0.0, 1.0, 4, False, False, skm.accuracy_score),
-    Metric("precision", True, 0.0, 1.0, 4, False, False, lambda y, p: skm.precision_score(y, p, zero_division=0)),
-    Metric("recall", True, 0.0, 1.0, 4, False, False, lambda y, p: skm.recall_score(y, p, zero_division=0)),
-    Metric("f1", True, 0.0, 1.0, 4, False, False, lambda y, p: skm.f1_score(y, p, zero_division=0)),
+    Metric("precision", True, 0.0, 1.0, 4, False, False, partial(skm.precision_score, zero_division=0)),
+    Metric("recall", True, 0.0, 1.0, 4, False, False, partial(skm.recall_score, zero_division=0)),
+    Metric("f1", True, 0.0, 1.0, 4, False, False, partial(skm.f1_score, zero_division=0)),
 )})
 _CONFUSION = ("tn", "fp", "fn", "tp")
 

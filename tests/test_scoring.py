@@ -350,3 +350,9 @@ def test_docstring_examples():
 
     result = doctest.testmod(competition.scoring)
     assert result.attempted > 0 and result.failed == 0
+
+
+def test_metrics_pickle():
+    import pickle
+
+    assert pickle.loads(pickle.dumps(dict(METRICS)))["f1"]([1, 0, 1], [0.9, 0.2, 0.4]) == pytest.approx(2 / 3)
