@@ -6,7 +6,9 @@ import typer
 
 from competition.cli._common import ShipsGroup
 from competition.cli.data import app as data_app
+from competition.cli.detect import app as detect_app
 from competition.cli.init import app as init_app
+from competition.cli.leaderboard import app as leaderboard_app
 from competition.cli.scoring import app as scoring_app
 
 __all__ = ["app", "main"]
@@ -22,6 +24,8 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(init_app)
 app.add_typer(scoring_app)
+app.add_typer(leaderboard_app)
+app.add_typer(detect_app)
 
 
 def main() -> None:
