@@ -310,8 +310,8 @@ def write_detections_geojson(detections: Detections, path: Path, *, scene: str =
         features.append({"type": "Feature", "id": rec["id"], "geometry": {"type": "Polygon", "coordinates": [ring]},
                          "properties": {"id": rec["id"], "score": rec["score"]}})
     height, width = detections.image_shape
-    doc = {"type": "FeatureCollection", "scene": scene, "coordinates": "pixel (x right, y down)",
-           "width": width, "height": height, "features": features}
+    doc = {"type": "FeatureCollection", "scene": scene, "width": width, "height": height,
+           "crs_note": "pixel coordinates: x right, y down, from the top-left corner", "features": features}
     path = Path(path)
     path.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
     return path

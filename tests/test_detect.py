@@ -124,6 +124,19 @@ def test_memory_mapped_scene_is_read_lazily_and_windows_stay_views(tmp_path):
     assert det.heatmap.shape == (12, 22)
 
 
+def test_peak_memory_follows_the_batch_not_the_scene(tmp_path):
+    import tracemalloc
+
+    np.save(tmp_path / "scene.npy", coded_scene(600, 600))
+    scene = read_scene(tmp_path / "scene.npy")
+    tracemalloc.start()
+    det = detect_scene(scene, MeanModel(), stride=4, batch_size=64)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    all_windows = det.n_windows * CHIP_SIZE * CHIP_SIZE * 3
+    assert all_windows > 300e6 and peak < 20e6, (peak, all_windows)
+
+
 # --- boxes and non-maximum suppression ------------------------------------------------------------
 
 def test_detect_scene_finds_each_square_once_at_its_place():

@@ -17,20 +17,45 @@ _MLFLOW_URI = re.compile(r"^(runs|models):/\S+$")
 _SHIP, _NO_SHIP, _FOUND = (40, 220, 60), (60, 200, 255), (255, 40, 40)
 
 
+ScenesArg = Annotated[list[Path], typer.Argument(
+    help="Scene images: any format Pillow reads, sniffed by content (JPEG under a .png name is fine), "
+         "or an (H, W, 3) uint8 .npy array (memory-mapped).")]
+ModelOpt = Annotated[str, typer.Option(
+    "--model", "-m",
+    help="A baseline NAME (fitted now on the workspace's train data), a PATH written by "
+         "`ships baseline run NAME --save PATH`, or an MLflow model URI (runs:/<run id>/model, models:/<name>/<version>).")]
+StrideOpt = Annotated[int, typer.Option("--stride", help="Step in pixels between 80x80 windows (>= 1).")]
+ThresholdOpt = Annotated[float, typer.Option(
+    "--threshold", help="Probability of ship at which a window becomes a box, in [0, 1].")]
+IouOpt = Annotated[float, typer.Option(
+    "--iou", help="Non-maximum suppression: a box overlapping a better one with IoU above this is merged into it, in (0, 1].")]
+BatchOpt = Annotated[int, typer.Option(
+    "--batch-size", help="Windows scored per call to the model; memory is bounded by it, not by the scene.")]
+OutOpt = Annotated[Path, typer.Option(
+    "--out", "-o", help="Folder for SCENE.csv, SCENE.geojson, SCENE.heatmap.png and SCENE.boxes.png.")]
+EvaluateOpt = Annotated[bool, typer.Option(
+    "--evaluate",
+    help="Measure recall and precision: paste locked test-part ship and no-ship chips into each scene's water "
+         "(the workspace's split, or the default one), detect, and match the boxes to them.")]
+NShipsOpt = Annotated[int, typer.Option("--n-ships", min=0, help="With --evaluate: ship chips pasted per scene.")]
+NNoShipsOpt = Annotated[int, typer.Option("--n-no-ships", min=0, help="With --evaluate: no-ship chips pasted per scene.")]
+SeedOpt = Annotated[int, typer.Option("--seed", help="With --evaluate: seed of the chips chosen and of where they go.")]
+
+
 @app.command()
 def detect(
-    scenes: Annotated[list[Path], typer.Argument(help="Scene images (any format Pillow reads, sniffed by content; or an (H, W, 3) uint8 .npy).")],
+    scenes: ScenesArg,
     workspace: WorkspaceOpt,
-    model: Annotated[str, typer.Option("--model", "-m", help="A baseline NAME (fitted now on the workspace's train data), a PATH written by `ships baseline run NAME --save PATH`, or an MLflow model URI (runs:/<run id>/model, models:/<name>/<version>).")] = "logreg",
-    stride: Annotated[int, typer.Option("--stride", help="Step in pixels between 80x80 windows (>= 1).")] = 10,
-    threshold: Annotated[float, typer.Option("--threshold", help="Probability of ship at which a window becomes a box, in [0, 1].")] = 0.9,
-    iou: Annotated[float, typer.Option("--iou", help="Boxes overlapping a better one with IoU above this are merged into it (non-maximum suppression), in (0, 1].")] = 0.3,
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Windows scored per call to the model (memory is bounded by it).")] = 1024,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the outputs: SCENE.csv, SCENE.geojson, SCENE.heatmap.png, SCENE.boxes.png.")] = Path("detections"),
-    evaluate: Annotated[bool, typer.Option("--evaluate", help="Measure recall and precision: paste locked test-part ship and no-ship chips into each scene's water, detect, and match.")] = False,
-    n_ships: Annotated[int, typer.Option("--n-ships", min=0, help="With --evaluate: ship chips pasted per scene.")] = 20,
-    n_no_ships: Annotated[int, typer.Option("--n-no-ships", min=0, help="With --evaluate: no-ship chips pasted per scene.")] = 20,
-    seed: Annotated[int, typer.Option("--seed", help="With --evaluate: seed of the chips chosen and where they are pasted.")] = 0,
+    model: ModelOpt = "logreg",
+    stride: StrideOpt = 10,
+    threshold: ThresholdOpt = 0.9,
+    iou: IouOpt = 0.3,
+    batch_size: BatchOpt = 1024,
+    out: OutOpt = Path("detections"),
+    evaluate: EvaluateOpt = False,
+    n_ships: NShipsOpt = 20,
+    n_no_ships: NNoShipsOpt = 20,
+    seed: SeedOpt = 0,
     json_out: JsonOpt = False,
 ) -> None:
     """Find ships in full satellite scenes: slide the chip classifier, merge boxes, write tables and images."""
@@ -76,6 +101,7 @@ def _load_model(spec: str, workspace: Path):
     ws = open_workspace(workspace)
     train = ws.load_train()
     estimator = make_baseline(spec, random_state=ws.config.seed)
+    typer.echo(f"Fitting baseline {spec!r} on the {len(train.y)} train chips of {ws.root} ...", err=True)
     estimator.fit(train.X, train.y, groups=train.groups)
     return estimator, f"Model: baseline {spec!r} fitted on the {len(train.y)} train chips of {ws.root}."
 
