@@ -256,6 +256,8 @@ def _bootstrap(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int, n
     group counts C (B, G) and every weighted sum over chips is a product with
     a per-group matrix: (B, G) @ (G, k).
     """
+    if n_bootstrap == 0:
+        return {name: np.empty(0) for name in METRICS}
     tables = _group_tables(y, p, codes, n_groups)
     rng = np.random.default_rng(random_state)
     chunk = max(1, min(n_bootstrap, _CHUNK_CELLS // max(n_groups, tables[1].shape[1])))
@@ -265,7 +267,7 @@ def _bootstrap(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int, n
         draws = rng.integers(0, n_groups, size=(m, n_groups)) + (np.arange(m) * n_groups)[:, None]
         counts = np.bincount(draws.ravel(), minlength=m * n_groups).reshape(m, n_groups).astype(np.float64)
         parts.append(_resample_metrics(counts, *tables))
-    return {name: np.concatenate([part[name] for part in parts]) if parts else np.empty(0) for name in METRICS}
+    return {name: np.concatenate([part[name] for part in parts]) for name in METRICS}
 
 
 def _group_tables(y: np.ndarray, p: np.ndarray, codes: np.ndarray,
