@@ -1,0 +1,30 @@
+"""``ships serve``: the leaderboard web view and the upload endpoint, under uvicorn."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from competition.cli._common import WorkspaceOpt, open_workspace
+
+__all__ = ["app"]
+
+app = typer.Typer()
+
+
+@app.command()
+def serve(
+    workspace: WorkspaceOpt,
+    host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")] = 8000,
+) -> None:
+    """Serve the leaderboard web pages, their JSON twins and submission upload over HTTP."""
+    import uvicorn
+
+    from leaderboard.web import make_app
+
+    ws = open_workspace(workspace)
+    web_app = make_app(ws)
+    typer.echo(f"Serving the leaderboard of {ws.root} at http://{host}:{port}/ (Ctrl+C to stop)")
+    uvicorn.run(web_app, host=host, port=port, log_level="info", proxy_headers=False)
