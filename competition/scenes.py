@@ -117,7 +117,7 @@ def _box_stats(gray: np.ndarray, size: int, step: int) -> tuple[np.ndarray, np.n
     return ys.ravel(), xs.ravel(), mean.ravel(), std.ravel()
 
 
-def find_water(image: np.ndarray, n: int, *, gap: int = 40, random_state: int = 0) -> np.ndarray:
+def find_water(image: np.ndarray, n: int, *, gap: int = 40, random_state: int = 0, where: str = "scene") -> np.ndarray:
     """Top-left corners ``(x, y)`` of ``n`` non-overlapping chip-sized spots of open water.
 
     Water is told by its flatness and darkness: the chip plus ``gap`` pixels around it
@@ -130,13 +130,14 @@ def find_water(image: np.ndarray, n: int, *, gap: int = 40, random_state: int = 
     DataError
         If the scene has fewer than ``n`` such spots.
     """
-    check_scene(image)
+    check_scene(image, where)
     if n < 0:
         raise ParameterError(f"n={n} is invalid; expected an int >= 0")
     gray = np.asarray(image, dtype=np.float32).mean(axis=2, dtype=np.float64)
     size = CHIP_SIZE + 2 * gap
     if min(gray.shape) < size:
-        raise DataError(f"scene is {gray.shape[1]}x{gray.shape[0]} pixels; too small to hold a {size}x{size} spot of water")
+        raise DataError(f"{where}: scene is {gray.shape[1]}x{gray.shape[0]} pixels; too small to hold a {size}x{size} "
+                        "spot of water")
     ys, xs, mean, std = _box_stats(gray, size, step=4)
     flat = std <= min(8.0, 1.6 * np.percentile(std, 5))
     water = flat & (mean <= np.percentile(mean[flat], 5) + 25.0)
@@ -151,7 +152,8 @@ def find_water(image: np.ndarray, n: int, *, gap: int = 40, random_state: int = 
             if len(chosen) == n:
                 break
     if len(chosen) < n:
-        raise DataError(f"found room for only {len(chosen)} chips in open water, asked for {n}; paste fewer chips")
+        raise DataError(f"{where}: found room for only {len(chosen)} chips in open water, asked for {n}; "
+                        "paste fewer chips")
     return np.asarray(chosen, dtype=np.int64).reshape(-1, 2)
 
 
@@ -175,7 +177,7 @@ def paste_chips(image: np.ndarray, chips: np.ndarray, corners: np.ndarray, y: np
 
 
 def make_test_bed(image: np.ndarray, X: np.ndarray, y: np.ndarray, *, n_ships: int = 20,
-                  n_no_ships: int = 20, random_state: int = 0) -> PastedScene:
+                  n_no_ships: int = 20, random_state: int = 0, where: str = "scene") -> PastedScene:
     """Paste ``n_ships`` random ship chips and ``n_no_ships`` no-ship chips of ``(X, y)`` into the scene's water."""
     rng = np.random.default_rng(random_state)
     y = np.asarray(y)
@@ -186,7 +188,7 @@ def make_test_bed(image: np.ndarray, X: np.ndarray, y: np.ndarray, *, n_ships: i
             raise ParameterError(f"n={count} chips of label {label} asked for, but only {len(pool)} are available")
         picks.append(rng.choice(pool, size=count, replace=False))
     idx = np.concatenate(picks)
-    corners = find_water(image, len(idx), random_state=random_state)
+    corners = find_water(image, len(idx), random_state=random_state, where=where)
     return paste_chips(image, X[idx], corners, y[idx])
 
 
@@ -254,14 +256,15 @@ def evaluate_detections(boxes: np.ndarray, scores: np.ndarray, truth: np.ndarray
 
 
 def evaluate_scene(image: np.ndarray, model, X: np.ndarray, y: np.ndarray, *, n_ships: int = 20,
-                   n_no_ships: int = 20, random_state: int = 0, match_iou: float = 0.3,
+                   n_no_ships: int = 20, random_state: int = 0, match_iou: float = 0.3, where: str = "scene",
                    **detect_params) -> tuple[DetectionReport, PastedScene, Detections]:
     """Paste chips of ``(X, y)`` into the scene, run :func:`detect_scene` on it and match the detections.
 
     ``X, y`` must be chips the model never saw in training (the locked test part).
     ``detect_params`` go to :func:`detect_scene` (stride, threshold, iou_threshold, batch_size, progress).
     """
-    pasted = make_test_bed(image, X, y, n_ships=n_ships, n_no_ships=n_no_ships, random_state=random_state)
+    pasted = make_test_bed(image, X, y, n_ships=n_ships, n_no_ships=n_no_ships, random_state=random_state,
+                           where=where)
     detections = detect_scene(pasted.image, model, **detect_params)
     report = evaluate_detections(detections.boxes, detections.scores, pasted.boxes, pasted.y,
                                  iou_threshold=match_iou)

@@ -290,7 +290,7 @@ def test_find_water_picks_flat_dark_spots_apart():
     for i in range(6):
         for j in range(i):
             assert (np.abs(corners[i] - corners[j]) >= CHIP_SIZE + 40).any()
-    with pytest.raises(DataError, match=r"found room for only \d+ chips in open water, asked for 40"):
+    with pytest.raises(DataError, match=r"scene: found room for only \d+ chips in open water, asked for 40"):
         find_water(image, 40)
 
 

@@ -65,18 +65,18 @@ def detect(
     test_part = _test_part(workspace) if evaluate else None
     out.mkdir(parents=True, exist_ok=True)
     results, stems = [], set()
-    for scene in scenes:
+    params = {"stride": stride, "threshold": threshold, "iou_threshold": iou, "batch_size": batch_size}
+    for k, scene in enumerate(scenes):
         image = read_scene(scene)
         stem = _unique_stem(scene, stems)
-        params = {"stride": stride, "threshold": threshold, "iou_threshold": iou, "batch_size": batch_size}
-        result = _run_scene(scene, image, estimator, params, out, stem, test_part,
-                            {"n_ships": n_ships, "n_no_ships": n_no_ships, "random_state": seed}, quiet=json_out)
+        bed = {"n_ships": n_ships, "n_no_ships": n_no_ships, "random_state": seed + k}  # other chips in each scene
+        result = _run_scene(scene, image, estimator, params, out, stem, test_part, bed, quiet=json_out)
         results.append({"scene": str(scene), "model": model, **result})
     if json_out:
         echo_json(results)
         return
     typer.echo(model_note)
-    _print_summary(results, evaluate)
+    _print_summary(results, evaluate, out)
 
 
 def _load_model(spec: str, workspace: Path):
@@ -137,7 +137,7 @@ def _run_scene(scene: Path, image, estimator, params: dict, out: Path, stem: str
         if test_part is None:
             detections, pasted, report = detect_scene(image, estimator, progress=progress, **params), None, None
         else:
-            report, pasted, detections = evaluate_scene(image, estimator, test_part.X, test_part.y,
+            report, pasted, detections = evaluate_scene(image, estimator, test_part.X, test_part.y, where=str(scene),
                                                         progress=progress, **bed, **params)
         seconds = time.perf_counter() - start
     outputs = _write_outputs(detections, pasted.image if pasted else image, pasted, out,
@@ -190,17 +190,19 @@ class _progress:
         self._bar.update(self._task, completed=done, total=total)
 
 
-def _print_summary(results: list[dict], evaluate: bool) -> None:
+def _print_summary(results: list[dict], evaluate: bool, out: Path) -> None:
     from rich.console import Console
     from rich.table import Table
 
     table = Table(title="Ship finder")
-    for col in ("scene", "pixels", "windows", "windows/s", "detections", "boxes drawn"):
-        table.add_column(col, justify="left" if col in ("scene", "boxes drawn") else "right")
+    for col in ("scene", "pixels", "windows", "windows/s", "detections"):
+        table.add_column(col, justify="left" if col == "scene" else "right")
     for r in results:
         table.add_row(Path(r["scene"]).name, f"{r['width']}x{r['height']}", f"{r['n_windows']:,}",
-                      f"{r['windows_per_second']:,.0f}", str(r["n_detections"]), r["outputs"]["boxes"])
+                      f"{r['windows_per_second']:,.0f}", str(r["n_detections"]))
     Console().print(table)
+    typer.echo(f"Written to {out}/: SCENE.csv and SCENE.geojson (boxes, pixel coordinates), SCENE.heatmap.png, "
+               "SCENE.boxes.png" + (" (SCENE = the scene's name + '.pasted')." if evaluate else "."))
     if evaluate:
         _print_evaluation(results)
 
@@ -210,7 +212,7 @@ def _print_evaluation(results: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title="Test bed: locked test-part chips pasted into the water")
-    for col in ("scene", "ships found", "recall", "precision", "no-ship chips fired", "duplicates", "elsewhere"):
+    for col in ("scene", "ships found", "recall", "precision", "no-ship fired", "dup.", "elsewhere"):
         table.add_column(col, justify="left" if col == "scene" else "right")
     tot = {"tp": 0, "ships": 0, "fp": 0, "fired": 0, "no": 0, "dup": 0, "else": 0}
     for r in results:
