@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Index, MetaData, Select, create_engine, event, func, inspect, select, text
+from sqlalchemy import Index, MetaData, Select, case, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
@@ -239,26 +239,27 @@ def upgrade(engine: Engine, target: int = SCHEMA_VERSION) -> int:
 
 # -- queries ----------------------------------------------------------------------------------
 
-_SCORE = ("score", "low", "high")
+_SCORES = tuple(f"{p}_{k}" for p in ("public", "private") for k in ("score", "low", "high"))
 
 
-def _latest_rescore():
-    """Each rescored submission's latest rescore row, as an aliased table."""
+def _scored_select(reveal: bool, metrics: bool) -> Select:
+    """Submissions with their team and current scores (the latest rescore's, else the original).
+
+    Private columns are selected only if ``reveal``; metric dicts only if ``metrics``.
+    """
+    s = submissions
     latest = (select(rescores.c.submission_id, func.max(rescores.c.id).label("rid"))
               .group_by(rescores.c.submission_id).subquery("latest"))
-    return latest, rescores.alias("r")
+    r = rescores.alias("r")
+    fields = [f for f in _SCORES if reveal or f.startswith("public")]
+    if metrics:
+        fields += ["public_metrics"] + (["private_metrics"] if reveal else [])
 
+    def current(name):
+        return case((r.c.id.is_(None), s.c[name]), else_=r.c[name]).label(name)
 
-def _scored_select(columns: list, reveal: bool, metrics: bool) -> Select:
-    """Submissions joined to their team and latest rescore; Private columns only if ``reveal``."""
-    latest, r = _latest_rescore()
-    s = submissions
-    parts = ("public", "private") if reveal else ("public",)
-    fields = [f"{p}_{k}" for p in parts for k in _SCORE] + ([f"{p}_metrics" for p in parts] if metrics else [])
-    cols = [s.c.id, teams.c.name.label("team"), teams.c.kind, s.c.submitted_at, s.c.split_hash,
-            r.c.id.label("r_id"), r.c.rescored_at.label("r_rescored_at"), r.c.split_hash.label("r_split_hash")]
-    cols += [s.c[f] for f in fields] + [r.c[f].label(f"r_{f}") for f in fields]
-    return (select(*cols, *columns)
+    return (select(s.c.id, teams.c.name.label("team"), teams.c.kind, s.c.submitted_at, *map(current, fields),
+                   current("split_hash"), r.c.rescored_at)
             .select_from(s.join(teams, teams.c.id == s.c.team_id)
                          .outerjoin(latest, latest.c.submission_id == s.c.id)
                          .outerjoin(r, r.c.id == latest.c.rid))
@@ -270,7 +271,7 @@ def select_records(*, reveal: bool, team_id: int | None = None, submission_id: i
     s = submissions
     final = (select(func.count()).select_from(finals).where(finals.c.submission_id == s.c.id)
              .scalar_subquery().label("n_final"))
-    query = _scored_select([s.c.file_sha256, s.c.filename, s.c.message, final], reveal, metrics=True)
+    query = _scored_select(reveal, metrics=True).add_columns(s.c.file_sha256, s.c.filename, s.c.message, final)
     if team_id is not None:
         query = query.where(s.c.team_id == team_id)
     if submission_id is not None:
@@ -280,30 +281,23 @@ def select_records(*, reveal: bool, team_id: int | None = None, submission_id: i
 
 def select_entries(*, reveal: bool) -> Select:
     """The SELECT behind :func:`to_entry`: scores only, no metric dicts (fast for large boards)."""
-    return _scored_select([], reveal, metrics=False)
-
-
-def _current(row: Row, field: str):
-    """A score field of the row's latest rescore if it has one, else of the original submission."""
-    return getattr(row, f"r_{field}") if row.r_id is not None else getattr(row, field)
+    return _scored_select(reveal, metrics=False)
 
 
 def to_entry(row: Row, reveal: bool) -> Entry:
     """A ranking entry from a row of :func:`select_entries`."""
-    scores = {f"{p}_{k}": _current(row, f"{p}_{k}") for p in ("public", "private") if reveal or p == "public"
-              for k in _SCORE}
-    return Entry(id=row.id, team=row.team, kind=row.kind, submitted_at=row.submitted_at, **scores)
+    return Entry(row.id, row.team, row.kind, row.submitted_at, *(row[4:10] if reveal else row[4:7]))
 
 
 def to_record(row: Row, reveal: bool) -> SubmissionRecord:
     """A submission record from a row of :func:`select_records`."""
-    hidden = {"private": None, "private_score": None, "private_low": None, "private_high": None}
-    private = {"private": _current(row, "private_metrics"),
-               **{f"private_{k}": _current(row, f"private_{k}") for k in _SCORE}} if reveal else hidden
+    m = row._mapping
+    private = {k: m[k] for k in ("private_score", "private_low", "private_high")} if reveal else {}
     return SubmissionRecord(
         id=row.id, team=row.team, kind=row.kind, file_sha256=row.file_sha256, filename=row.filename,
-        message=row.message, submitted_at=row.submitted_at,
-        split_hash=_current(row, "split_hash"), public=_current(row, "public_metrics"),
-        **{f"public_{k}": _current(row, f"public_{k}") for k in _SCORE}, **private,
-        final=bool(row.n_final), rescored_at=row.r_rescored_at,
+        message=row.message, submitted_at=row.submitted_at, split_hash=row.split_hash, public=row.public_metrics,
+        public_score=row.public_score, public_low=row.public_low, public_high=row.public_high,
+        private=m["private_metrics"] if reveal else None, private_score=private.get("private_score"),
+        private_low=private.get("private_low"), private_high=private.get("private_high"),
+        final=bool(row.n_final), rescored_at=row.rescored_at,
     )

@@ -29,7 +29,7 @@ import secrets
 import unicodedata
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
-from datetime import date, datetime, time, timedelta, timezone
+from datetime import datetime, time, timedelta, timezone
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
@@ -70,6 +70,7 @@ class Store:
 
     def __init__(self, engine: Engine):
         self._engine = engine
+        self._boards: dict[bool, tuple[str, tuple]] = {}  # private -> (revision, rows)
 
     # -- opening -------------------------------------------------------------------------
 
@@ -415,46 +416,67 @@ class Store:
     def leaderboard(self, private: bool = False) -> list[ranking.LeaderboardRow]:
         """The Public leaderboard, or the Private one after finalize (see :mod:`leaderboard.ranking`).
 
+        The result is cached until :meth:`revision` changes, so serving it again costs one
+        small query however many submissions there are.
+
         Raises
         ------
         StoreError
             If ``private`` is asked before the competition is finalized.
         """
         with self._read() as conn:
+            revision = self._revision(conn)
+            cached = self._boards.get(private)
+            if cached is not None and cached[0] == revision:
+                return list(cached[1])
             finalized = self._finalized_at(conn) is not None
             if private and not finalized:
                 raise StoreError("the Private leaderboard is hidden until the competition is finalized "
                                  "(ships finalize); only the Public one is available")
             entries = self._entries(conn, reveal=private)
-            if not private:
-                return ranking.rank_public(entries)
-            return ranking.rank_private(entries, self._final_ids(conn))
+            rows = (ranking.rank_private(entries, self._final_ids(conn)) if private
+                    else ranking.rank_public(entries))
+        self._boards[private] = (revision, tuple(rows))
+        return rows
 
     def revision(self) -> str:
-        """A short string that changes whenever a leaderboard or a team list may change (for caches)."""
+        """A short string that changes whenever a leaderboard, a final choice or the team list may change.
+
+        For caches: equal revisions mean equal leaderboards.
+        """
         with self._read() as conn:
-            row = conn.execute(select(
-                select(func.max(submissions.c.id)).scalar_subquery(),
-                select(func.max(rescores.c.id)).scalar_subquery(),
-                select(func.count()).select_from(teams).scalar_subquery(),
-                select(func.count()).select_from(finals).scalar_subquery(),
-                select(competition_state.c.finalized_at).scalar_subquery(),
-            )).one()
-        return ":".join("" if v is None else str(v) for v in row)
+            return self._revision(conn)
 
     # -- internals -------------------------------------------------------------------------
 
     @contextmanager
     def _read(self):
         """A read transaction (one consistent snapshot on SQLite)."""
-        with self._engine.connect() as conn, conn.begin():
+        with self._unavailable_as_store_error(), self._engine.connect() as conn, conn.begin():
             yield conn
 
     @contextmanager
     def _write(self):
         """A write transaction holding the write lock from its first statement."""
-        with self._engine.connect() as conn, write_transaction(conn):
+        with self._unavailable_as_store_error(), self._engine.connect() as conn, write_transaction(conn):
             yield conn
+
+    @contextmanager
+    def _unavailable_as_store_error(self):
+        """Turn a database that cannot be reached, or stays locked, into a StoreError."""
+        try:
+            yield
+        except OperationalError as exc:
+            raise StoreError(f"the store at {self.url} is unavailable: {exc.orig}; "
+                             "nothing was changed, try again") from exc
+
+    def _revision(self, conn: Connection) -> str:
+        counts = [select(f(c)).scalar_subquery() for c in (submissions.c.id, rescores.c.id, teams.c.id)
+                  for f in (func.count, func.max)]
+        row = conn.execute(select(*counts, select(func.max(finals.c.selected_at)).scalar_subquery(),
+                                  select(func.count()).select_from(finals).scalar_subquery(),
+                                  select(competition_state.c.finalized_at).scalar_subquery())).one()
+        return ":".join("" if v is None else str(v) for v in row)
 
     def _insert_team(self, name: str, kind: str, token_hash: str | None) -> None:
         name, key = _check_name(name), _name_key(name)

@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
-from sqlalchemy import MetaData, create_engine, inspect, select, text
+from sqlalchemy import MetaData, create_engine, event, inspect, select, text
 
 import pg
 from competition.errors import AuthError, ParameterError, QuotaError, ShipsError, StoreError
@@ -378,6 +379,45 @@ def test_revision_changes_with_the_leaderboard(three_teams):
     assert store.revision() != after
 
 
+def test_finalize_waits_for_a_submission_in_flight(store_url):
+    with Store.open(store_url) as setup:
+        setup.add_team("alpha")
+    slow, fast = Store.open(store_url), Store.open(store_url)
+    inserted = threading.Event()
+
+    def pause_after_insert(conn, cursor, statement, parameters, context, executemany):
+        if statement.lstrip().upper().startswith("INSERT INTO SUBMISSIONS"):
+            inserted.set()
+            time.sleep(1.0)  # the transaction is open, not yet committed
+
+    event.listen(slow._engine, "after_cursor_execute", pause_after_insert)
+    worker = threading.Thread(target=submit, args=(slow, "alpha", 0.8))
+    worker.start()
+    assert inserted.wait(30)
+    started = time.monotonic()
+    result = fast.finalize()
+    worker.join()
+    assert time.monotonic() - started > 0.5  # finalize waited for the commit...
+    assert [r.id for r in result.finals] == [1]  # ...and saw the submission
+    slow.close()
+    fast.close()
+
+
+def test_cached_leaderboard_follows_changes_made_elsewhere(three_teams, store_url):
+    reader = three_teams
+    assert reader.leaderboard()[0].team == "alpha"
+    assert reader.leaderboard() == reader.leaderboard()  # served from the cache
+    with Store.open(store_url) as writer:  # another process, in effect
+        submit(writer, "beta", 0.97, at=T0 + timedelta(hours=1))
+    assert reader.leaderboard()[0].team == "beta"
+    with Store.open(store_url) as writer:
+        writer.add_rescore(7, public=metrics(0.1), private=metrics(0.1), split_hash="s2")
+    assert reader.leaderboard()[0].team == "alpha"
+    with Store.open(store_url) as writer:
+        writer.finalize(now=T0 + timedelta(days=1))
+    assert reader.leaderboard(private=True)[0].team == "beta"
+
+
 # -- append-only and rescores -----------------------------------------------------------------
 
 @pytest.mark.parametrize("sql", ["UPDATE submissions SET public_score = 1.0",
@@ -424,6 +464,29 @@ def test_migrations_build_the_current_schema(store_url):
                 columns = {c["name"] for c in insp.get_columns(table.name)}
                 assert columns == set(table.c.keys()), table.name
             assert {"ix_submissions_team_time"} <= {i["name"] for i in insp.get_indexes("submissions")}
+
+
+def test_concurrent_first_opens_create_the_schema_once(store_url):
+    versions, errors = [], []
+    start = threading.Barrier(8)
+
+    def open_store():
+        start.wait()
+        try:
+            with Store.open(store_url) as s:
+                versions.append(s.schema_version())
+        except Exception as exc:  # noqa: BLE001 - reported below
+            errors.append(repr(exc))
+
+    threads = [threading.Thread(target=open_store) for _ in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == [] and versions == [SCHEMA_VERSION] * 8
+    with Store.open(store_url) as store, store._engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM competition_state")).scalar_one() == 1
+        assert conn.execute(text("SELECT count(*) FROM schema_version")).scalar_one() == 1
 
 
 def test_old_store_is_upgraded_without_losing_rows(store_url):
