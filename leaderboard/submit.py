@@ -54,13 +54,12 @@ def read_and_validate(ws: Workspace, source: Path | bytes, *, filename: str | No
     if isinstance(source, (bytes, bytearray)):
         name = filename or "upload.csv"
         if len(source) > limit:
-            raise SubmissionError(name, [f"file is {len(source):,} bytes; the limit is {limit:,} bytes. "
-                                         "Submit one row per test id with a short probability (e.g. 0.1234)"])
-        data = bytes(source)
-        parsed = parse_submission(data, source=name)
+            raise SubmissionError(name, [f"file is {len(source):,} bytes; the limit is {limit:,} bytes; "
+                                         "submit one row per test id with a short probability (e.g. 0.1234)"])
+        parsed = parse_submission(bytes(source), source=name)
     else:
         parsed = read_submission_file(Path(source), max_bytes=limit)
-        data = Path(source).read_bytes()
+    data = parsed.data  # exactly the bytes that were validated
     return validate_submission(parsed, ws.test_ids()), data
 
 
