@@ -17,8 +17,8 @@ from markupsafe import Markup, escape
 
 __all__ = ["ScorePoint", "score_chart_svg", "roc_chart_svg", "nice_ticks"]
 
-_W, _H = 640, 260
-_LEFT, _RIGHT, _TOP, _BOTTOM = 52, 18, 14, 40
+_W, _H = 960, 280
+_LEFT, _RIGHT, _TOP, _BOTTOM = 56, 20, 14, 42
 
 
 @dataclass(frozen=True)
@@ -186,7 +186,7 @@ def roc_chart_svg(fpr: Sequence[float], tpr: Sequence[float], *, label: str = "R
         body.append(f'<text class="tick" x="{_f(sx(t))}" y="{top + side + 16}" text-anchor="middle">{t:g}</text>')
         body.append(f'<text class="tick" x="{left - 6}" y="{_f(sy(t))}" text-anchor="end" dy="0.32em">{t:g}</text>')
     body.append(f'<line class="chance" x1="{sx(0)}" y1="{sy(0)}" x2="{sx(1)}" y2="{sy(1)}"/>')
-    pts = " ".join(f"{_f(sx(x))},{_f(sy(y))}" for x, y in zip(fpr, tpr))
+    pts = " ".join(f"{_f(sx(x))},{_f(sy(y))}" for x, y in [(0.0, 0.0), *zip(fpr, tpr)])  # every curve starts at 0,0
     body.append(f'<polyline class="roc" points="{pts}"/>')
     for x, y in zip(fpr, tpr):
         tip = escape(f"FPR {x:.2f}: TPR {y:.3f}")
