@@ -3,7 +3,26 @@
 SQLAlchemy Core over any URL: SQLite by default (WAL and a busy timeout, so that several
 processes may write at once), PostgreSQL for a shared deployment.  Every write is one
 transaction that holds the write lock from its first read (SQLite ``BEGIN IMMEDIATE``;
-PostgreSQL row locks), so checks and inserts cannot interleave.
+PostgreSQL row locks on the team and the competition state), so checks and inserts cannot
+interleave.
+
+API
+---
+- ``Store.open(url)``: create or migrate the schema; ``close()``; usable as a context manager.
+- Teams: ``add_team(name) -> token`` (shown once, stored as a SHA-256 hash),
+  ``ensure_team(name, kind)``, ``reset_token(name)``, ``team(name)``, ``list_teams()``,
+  ``team_for_token(token) -> name`` (AuthError if wrong).
+- Submissions: ``add_submission(...)`` (quota checked in the same transaction),
+  ``submissions(team=None)``, ``submission(id)``, ``quota_status(team, daily_quota)``,
+  ``add_rescore(id, ...)``.
+- Finals: ``select_finals(team, ids)``, ``final_ids()``, ``finalize()``, ``is_finalized()``,
+  ``finalized_at()``.
+- Display: ``leaderboard(private=False)`` (cached per ``revision()``).
+
+Records are frozen dataclasses from :mod:`leaderboard.schema` (``Team``,
+``SubmissionRecord``, ``QuotaStatus``, ``Finalization``) and :mod:`leaderboard.ranking`
+(``LeaderboardRow``); each has ``to_dict()`` for JSON.  Team names are returned verbatim:
+escaping them is the job of whatever displays them.
 
 Submissions are append-only: there is no update or delete, and triggers refuse them.
 A rescore adds a score row; the latest one is the submission's current score.
@@ -144,17 +163,15 @@ class Store:
         StoreError
             If the team exists with another kind.
         """
-        try:
-            existing = self.team(name)
-        except StoreError:
-            try:
-                self._insert_team(name, kind, None)
-            except StoreError:
-                pass  # created meanwhile by another process
-            existing = self.team(name)
-        if existing.kind != _check_kind(kind):
-            raise StoreError(f"team {existing.name!r} is a {existing.kind!r}, not a {kind!r}")
-        return existing
+        _check_kind(kind)
+        with self._read() as conn:
+            row = conn.execute(select(teams).where(teams.c.name_key == _name_key(name))).first()
+        if row is None:
+            self._insert_team(name, kind, None, exist_ok=True)
+            return self.ensure_team(name, kind)
+        if row.kind != kind:
+            raise StoreError(f"team {row.name!r} is a {row.kind!r}, not a {kind!r}")
+        return _to_team(row)
 
     def reset_token(self, name: str) -> str:
         """Give a team a new token (the old one stops working) and return it, once."""
@@ -347,7 +364,7 @@ class Store:
             If finalized, the team is unknown, more than two ids are given, or an id is not
             one of the team's submissions.
         """
-        ids = list(dict.fromkeys(int(i) for i in ids))
+        ids = list(dict.fromkeys(_check_id(i) for i in ids))
         at = _utc(now, "now")
         if len(ids) > 2:
             raise StoreError(f"at most two final submissions per team; got {len(ids)} "
@@ -478,19 +495,21 @@ class Store:
                                   select(competition_state.c.finalized_at).scalar_subquery())).one()
         return ":".join("" if v is None else str(v) for v in row)
 
-    def _insert_team(self, name: str, kind: str, token_hash: str | None) -> None:
+    def _insert_team(self, name: str, kind: str, token_hash: str | None, exist_ok: bool = False) -> None:
+        """Insert a team; StoreError if the name is taken, unless ``exist_ok``."""
         name, key = _check_name(name), _name_key(name)
         values = dict(name=name, name_key=key, kind=_check_kind(kind), token_hash=token_hash,
                       created_at=datetime.now(timezone.utc))
         try:
             with self._write() as conn:
                 taken = conn.execute(select(teams.c.name).where(teams.c.name_key == key)).scalar()
-                if taken is not None:
-                    raise StoreError(f"team name {name!r} is taken (by {taken!r}; names are compared "
-                                     "case-insensitively); choose another name")
-                conn.execute(teams.insert().values(**values))
-        except IntegrityError as exc:
-            raise StoreError(f"team name {name!r} is taken; choose another name") from exc
+                if taken is None:
+                    conn.execute(teams.insert().values(**values))
+        except IntegrityError:  # inserted meanwhile by another connection (PostgreSQL)
+            taken = name
+        if taken is not None and not exist_ok:
+            raise StoreError(f"team name {name!r} is taken (by {taken!r}; names are compared "
+                             "case-insensitively); choose another name")
 
     def _team_id(self, conn: Connection, name: str, lock: bool = False) -> int:
         query = select(teams.c.id).where(teams.c.name_key == _name_key(name))
@@ -586,6 +605,12 @@ def _check_text(name: str, value, limit: int) -> str:
         got = f"{len(value)} characters" if isinstance(value, str) else type(value).__name__
         raise ParameterError(f"{name} is invalid: expected a string of at most {limit} characters, got {got}")
     return value
+
+
+def _check_id(value) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ParameterError(f"submission id {value!r} is invalid; expected an integer")
+    return int(value)
 
 
 def _check_quota_arg(daily_quota) -> None:

@@ -79,3 +79,10 @@ def test_password_is_hidden_in_the_url(server):
 def test_unreachable_server_is_a_store_error(server):
     with pytest.raises(StoreError, match="cannot open the store at"):
         Store.open(f"postgresql+psycopg://ships@127.0.0.1:{pg._free_port()}/nowhere?connect_timeout=2")
+
+
+def test_helper_says_why_when_no_server_can_start(monkeypatch):
+    monkeypatch.setattr(pg.glob, "glob", lambda pattern: [])
+    monkeypatch.setattr(pg.shutil, "which", lambda name: None)
+    with pytest.raises(pg.PostgresUnavailable, match="no initdb found .*apt-get install postgresql"):
+        pg.find_bindir()

@@ -9,11 +9,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
 from competition.cli._common import JsonOpt, WorkspaceOpt, echo_json, fail, open_workspace
+
+if TYPE_CHECKING:
+    from rich.text import Text
 
 __all__ = ["app", "team_app"]
 
@@ -41,7 +44,7 @@ def _console():
     return Console(highlight=False)
 
 
-def _t(value) -> "Text":
+def _t(value) -> Text:
     """Literal text for a table cell (team names and messages are never read as markup)."""
     from rich.text import Text
 
