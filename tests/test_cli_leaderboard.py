@@ -143,6 +143,13 @@ def test_team_names_with_markup_are_shown_literally(workspace, tmp_path):
 
 # -- status, leaderboard, submissions ---------------------------------------------------------
 
+def test_empty_leaderboard(workspace):
+    result = ships(workspace, "leaderboard")
+    assert result.exit_code == 0, result.output
+    assert result.output == "The Public leaderboard is empty: no submissions yet.\n"
+    assert json.loads(ships(workspace, "leaderboard", "--json").output)["rows"] == []
+
+
 def test_status_shows_use_and_reset(board):
     result = ships(board, "status", "--team", "ALPHA")
     assert result.exit_code == 0, result.output

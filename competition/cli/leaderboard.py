@@ -137,6 +137,9 @@ def _print_board(rows, private: bool) -> None:
     from rich.table import Table
 
     name = "Private" if private else "Public"
+    if not rows:
+        typer.echo(f"The {name} leaderboard is empty: no submissions yet.")
+        return
     caption = _TIE_NOTE if any(r.tied for r in rows) else None
     table = Table(title=f"{name} leaderboard (ROC AUC, higher is better)", caption=caption)
     for col, justify in (("rank", "right"), ("team", "left"), ("kind", "left"), ("score", "right"),
