@@ -105,17 +105,15 @@ def submit_file(
     digest = hashlib.sha256(data).hexdigest()
     if filename is None:
         filename = "upload.csv" if isinstance(source, (bytes, bytearray)) else Path(source).name
-    created = _store_file(ws.submissions_dir, digest, data)
-    try:
-        record = store.add_submission(
-            team=team, file_sha256=digest, filename=filename, message=message,
-            public=parts["Public"], private=parts["Private"], split_hash=ws.split_hash,
-            daily_quota=None if kind == "baseline" else ws.config.daily_quota, submitted_at=now,
-        )
-    except BaseException:
-        if created:
-            (ws.submissions_dir / f"{digest}.csv").unlink(missing_ok=True)
-        raise
+    # The file goes first: a record never points to a missing file. A file left by a refused
+    # submission (quota, finalize) is harmless: content-addressed, and maybe shared with an
+    # accepted record of the same bytes, so it is never deleted.
+    _store_file(ws.submissions_dir, digest, data)
+    record = store.add_submission(
+        team=team, file_sha256=digest, filename=filename, message=message,
+        public=parts["Public"], private=parts["Private"], split_hash=ws.split_hash,
+        daily_quota=None if kind == "baseline" else ws.config.daily_quota, submitted_at=now,
+    )
     return SubmitResult(record=record, public=parts["Public"], file_sha256=digest)
 
 
@@ -128,12 +126,12 @@ def _check_deadline(ws: Workspace, now: datetime) -> None:
         raise StoreError(f"the deadline passed at {deadline:%Y-%m-%d %H:%M} UTC; no more submissions are accepted")
 
 
-def _store_file(folder: Path, digest: str, data: bytes) -> bool:
-    """Write the accepted bytes as ``<sha256>.csv`` atomically; True if the file is new."""
+def _store_file(folder: Path, digest: str, data: bytes) -> None:
+    """Write the accepted bytes as ``<sha256>.csv`` atomically (idempotent)."""
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{digest}.csv"
     if target.exists():
-        return False
+        return
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
     try:
         with os.fdopen(fd, "wb") as fh:
@@ -141,7 +139,6 @@ def _store_file(folder: Path, digest: str, data: bytes) -> bool:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, target)
-        return True
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
