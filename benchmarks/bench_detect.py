@@ -36,15 +36,16 @@ MB = 1024 * 1024
 
 
 def fit_model(name: str, train, *, quick_chips: int = 0, quick_epochs: int = 1):
-    """A registry baseline fitted on the train part; ``quick_chips`` > 0 trains a Keras model briefly, for speed tests."""
-    from baselines.registry import make_baseline
+    """Baseline ``baselines/NAME.py`` fitted on the train part; ``quick_chips`` > 0 trains a Keras model briefly."""
+    import importlib
+
     from competition.data import make_groups
 
     X, y, groups, params = train.X, train.y, make_groups(train.scene_id, "date"), {}
     if quick_chips and name in ("cnn", "vgg16"):
         idx = np.random.default_rng(0).choice(len(y), size=min(quick_chips, len(y)), replace=False)
         X, y, groups, params = X[idx], y[idx], None, {"epochs": quick_epochs, "validation_fraction": 0}
-    model = make_baseline(name, random_state=0, **params)
+    model = importlib.import_module(f"baselines.{name}").make_estimator(random_state=0, **params)
     start = time.perf_counter()
     model.fit(X, y, groups=groups)
     return model, time.perf_counter() - start
@@ -164,6 +165,11 @@ def main(argv=None) -> None:
     parser.add_argument("--json", type=Path, help="Also write every figure to this JSON file.")
     args = parser.parse_args(argv)
 
+    import os
+    import platform
+
+    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"load average {os.getloadavg()[0]:.1f} at start (other processes share these CPUs)", flush=True)
     train, test = split_bundled()
     image = read_scene(args.scene[0])
     region = np.ascontiguousarray(image[: args.region, : args.region])
@@ -187,6 +193,7 @@ def main(argv=None) -> None:
             model, fit_s = fit_model(name, train)  # fully trained, on the non-test part only
             print(f"fitted {name} on {len(train.y)} train-part chips in {fit_s:.1f} s", flush=True)
         results["quality"] += bench_quality(model, name, args.scene, test, args)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end", flush=True)
     if args.json:
         args.json.write_text(json.dumps(results, indent=1) + "\n")
 
