@@ -20,17 +20,15 @@ once finalized, no route serves a stored file or the solution, and the ROC curve
 on a coarse grid from the Public part only.  Templates are autoescaped, the charts escape
 their text, and every response carries a Content-Security-Policy that allows no script.
 
-The ranked leaderboard, its view and its rendered HTML and JSON are cached and keyed by
-``Store.revision()``, which changes with every submission, rescore, team, final choice
-and finalize (also those made by other processes, e.g. the CLI).
+The ranked leaderboard and its rendered HTML and JSON (plain and gzipped) are cached and
+keyed by ``Store.revision()``, which changes with every submission, rescore, team, final
+choice and finalize, also those made by other processes such as the CLI (see
+:mod:`leaderboard.web_board`).
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
-import threading
-from collections.abc import Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import lru_cache
@@ -41,12 +39,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
+from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from competition.errors import ShipsError, StoreError
 from competition.scoring import METRICS, PRIMARY_METRIC
 from leaderboard.charts import roc_chart_svg, score_chart_svg
 from leaderboard.store import Store
+from leaderboard.web_board import BoardCache, send_body
 from leaderboard.web_upload import bearer_token, check_length, read_upload, status_for, upload
 from leaderboard.web_views import (decode_name, leaderboard_view, public_roc, score_points, submission_url,
                                    submission_view, team_url, team_view)
@@ -62,9 +62,10 @@ _HEADERS = [
     (b"x-frame-options", b"DENY"),
 ]
 _JSON = "application/json"
+_BOARDS = {"public": False, "private": True}
 
 
-def make_app(workspace, *, store: Store | None = None) -> FastAPI:
+def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5) -> FastAPI:
     """The FastAPI application of the web view of one competition workspace.
 
     Parameters
@@ -73,6 +74,10 @@ def make_app(workspace, *, store: Store | None = None) -> FastAPI:
         An open workspace; its config gives the quota, the deadline and the upload size limit.
     store : Store, optional
         The leaderboard store; default: the workspace's own (opened here, closed at shutdown).
+    revision_ttl : float
+        Seconds during which the leaderboard reuses its last reading of ``Store.revision()``:
+        a write made elsewhere (the CLI, another server) shows within that delay; one made
+        through this app shows at once.  0 reads the revision on every request.
 
     Returns
     -------
@@ -80,7 +85,7 @@ def make_app(workspace, *, store: Store | None = None) -> FastAPI:
         Serve it with uvicorn (``ships serve``).
     """
     owned = store is None
-    site = _Site(workspace, store or Store.open(workspace.store_url))
+    site = _Site(workspace, store or Store.open(workspace.store_url), revision_ttl)
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -116,32 +121,23 @@ class _SecurityHeaders:
 
 
 class _Site:
-    """The workspace, the store, the templates and the revision-keyed caches of one app."""
+    """The workspace, the store, the templates and the caches of one app."""
 
-    def __init__(self, ws, store: Store):
+    def __init__(self, ws, store: Store, revision_ttl: float):
         self.ws, self.store = ws, store
         self.env = _make_env(ws)
-        self._cache: dict[tuple, tuple[str, object]] = {}
-        self._lock = threading.Lock()
+        self.board = BoardCache(store, self._build_board, revision_ttl)
         self.roc = lru_cache(maxsize=1024)(lambda sha: public_roc(ws, sha))
 
-    def cached(self, key: tuple, revision: str, build: Callable[[], object]):
-        """``build()``, computed once per store revision."""
-        hit = self._cache.get(key)
-        if hit is not None and hit[0] == revision:
-            return hit[1]
-        value = build()
-        with self._lock:
-            self._cache[key] = (revision, value)
-        return value
-
-    def state(self) -> tuple[str, datetime | None]:
-        """The store's revision and when it was finalized (None while open)."""
-        revision = self.store.revision()
-        return revision, self.cached(("finalized_at",), revision, self.store.finalized_at)
-
-    def rows(self, revision: str, private: bool) -> list:
-        return self.cached(("rows", private), revision, lambda: self.store.leaderboard(private=private))
+    def _build_board(self, private: bool, finalized_at: datetime | None, rows: list, fmt: str) -> tuple[bytes, str]:
+        """The leaderboard page or its JSON twin, encoded."""
+        view = leaderboard_view(rows, private=private, finalized_at=finalized_at, metric=PRIMARY_METRIC)
+        if fmt == "json":
+            return _json(view).body, _JSON
+        default = private == (finalized_at is not None)
+        json_url = "/leaderboard.json" + ("" if default else f"?board={'private' if private else 'public'}")
+        html = self.env.get_template("leaderboard.html").render(json_url=json_url, **view)
+        return html.encode(), "text/html; charset=utf-8"
 
     def render(self, template: str, status_code: int = 200, **context) -> HTMLResponse:
         return HTMLResponse(self.env.get_template(template).render(**context), status_code=status_code)
@@ -199,55 +195,50 @@ def _add_error_handlers(app: FastAPI, site: _Site) -> None:
 
 
 def _add_pages(app: FastAPI, site: _Site) -> None:
-    def board_of(request: Request, finalized: bool) -> bool | None:
-        """True for the Private board, False for the Public one, None for an unknown ``board``."""
-        board = request.query_params.get("board")
-        if board is None:
-            return finalized
-        return {"public": False, "private": True}.get(board)
-
     def leaderboard(request: Request, fmt: str) -> Response:
-        revision, finalized_at = site.state()
-        private = board_of(request, finalized_at is not None)
-        if private is None:
-            return site.error(request, 400, f"board={request.query_params['board']!r} is invalid; "
-                                            "expected 'public' or 'private'")
-        if private and finalized_at is None:
-            try:
-                site.store.leaderboard(private=True)
-            except StoreError as exc:
-                return site.error(request, 403, str(exc))
-        etag = 'W/"' + hashlib.sha1(f"{revision}|{private}|{fmt}".encode()).hexdigest()[:16] + '"'
-        if request.headers.get("if-none-match") == etag:
-            return Response(status_code=304, headers={"etag": etag})
-        view = site.cached(("view", private), revision, lambda: leaderboard_view(
-            site.rows(revision, private), private=private, finalized_at=finalized_at, metric=PRIMARY_METRIC))
-        if fmt == "json":
-            body = site.cached(("json", private), revision, lambda: _json(view).body)
-            return Response(body, media_type=_JSON, headers={"etag": etag})
-        finalized = finalized_at is not None
-        json_url = "/leaderboard.json" + ("" if private == finalized else f"?board={'private' if private else 'public'}")
-        body = site.cached(("html", private), revision, lambda: site.env.get_template("leaderboard.html").render(
-            json_url=json_url, **view).encode())
-        return HTMLResponse(body, headers={"etag": etag})
+        """The leaderboard or its twin, reading the revision (and building the page) if needed."""
+        try:
+            return exact_board(request, fmt)
+        finally:
+            site.board.refreshed()
+
+    def exact_board(request: Request, fmt: str) -> Response:
+        revision, finalized_at = site.board.state()
+        board = request.query_params.get("board")
+        if board is not None and board not in _BOARDS:
+            return site.error(request, 400, f"board={board!r} is invalid; expected 'public' or 'private'")
+        private = finalized_at is not None if board is None else _BOARDS[board]
+        try:
+            body = site.board.body(revision, finalized_at, private, fmt)
+        except StoreError as exc:  # the Private board before finalize
+            return site.error(request, 403, str(exc))
+        return send_body(request, body)
+
+    async def serve_board(request: Request, fmt: str) -> Response:
+        """From memory when the cached body is current; else in a worker thread."""
+        board = request.query_params.get("board")
+        body = site.board.peek(_BOARDS.get(board), fmt) if board is None or board in _BOARDS else None
+        if body is not None:
+            return send_body(request, body)
+        return await run_in_threadpool(leaderboard, request, fmt)
 
     @app.get("/leaderboard.json")
-    def leaderboard_json(request: Request):
-        return leaderboard(request, "json")
+    async def leaderboard_json(request: Request):
+        return await serve_board(request, "json")
 
     @app.get("/")
-    def leaderboard_html(request: Request):
-        return leaderboard(request, "html")
+    async def leaderboard_html(request: Request):
+        return await serve_board(request, "html")
 
     def team(request: Request, name: str, fmt: str) -> Response:
-        revision, finalized_at = site.state()
+        revision, finalized_at = site.board.state()
         finalized = finalized_at is not None
         try:
             team = site.store.team(decode_name(name))
             records = site.store.submissions(team.name)
         except StoreError as exc:
             return site.error(request, 404, str(exc))
-        row = next((r for r in site.rows(revision, finalized) if r.team == team.name), None)
+        row = next((r for r in site.board.rows(revision, finalized) if r.team == team.name), None)
         view = team_view(team, records, row, finalized=finalized)
         if fmt == "json":
             return _json(view)
@@ -264,7 +255,7 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
         return team(request, name, "html")
 
     def submission(request: Request, submission_id: int, fmt: str) -> Response:
-        _, finalized_at = site.state()
+        _, finalized_at = site.board.state()
         try:
             record = site.store.submission(submission_id)
         except StoreError as exc:
@@ -305,6 +296,7 @@ def _add_upload(app: FastAPI, site: _Site) -> None:
             form = await read_upload(request, limit)
             data = form.data
             result = await upload(ws, site.store, form.token if token_from_form else token, form)
+            site.board.invalidate()
         except ShipsError as exc:
             problems = getattr(exc, "problems", [])
             return None, (str(exc), problems), status_for(exc, data, limit)

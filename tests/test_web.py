@@ -82,7 +82,7 @@ def fresh(real_workspace_path, tmp_path):
     """A populated site of its own, for tests that write: (workspace, store, tokens, client)."""
     ws = light_workspace(real_workspace_path, tmp_path / "ws")
     store, tokens = populate(ws)
-    yield ws, store, tokens, TestClient(make_app(ws))
+    yield ws, store, tokens, TestClient(make_app(ws, revision_ttl=0))
     store.close()
 
 
@@ -107,18 +107,32 @@ def test_leaderboard_page_and_twin(site):
     assert 'href="/leaderboard.json"' in html
 
 
-def test_leaderboard_cache_follows_other_writers(site, real_workspace_path, tmp_path):
-    ws, store, _, client = site
+def test_leaderboard_cache_follows_every_writer(fresh):
+    ws, store, tokens, _ = fresh
+    client = TestClient(make_app(ws, revision_ttl=0))
     before = client.get("/leaderboard.json")
-    again = client.get("/leaderboard.json", headers={"if-none-match": before.headers["etag"]})
-    assert again.status_code == 304
+    assert client.get("/leaderboard.json", headers={"if-none-match": before.headers["etag"]}).status_code == 304
     other = Store.open(ws.store_url)  # e.g. `ships score` in another process
     submit_file(ws, predictions(ws, 99, 0.2), team="late-comer", store=other, now=EARLIER)
     other.close()
     after = client.get("/leaderboard.json")
     assert after.headers["etag"] != before.headers["etag"]
-    assert "late-comer" in [r["team"] for r in after.json()["rows"]]
-    assert "late-comer" in client.get("/").text
+    assert "late-comer" in [r["team"] for r in after.json()["rows"]] and "late-comer" in client.get("/").text
+    patient = TestClient(make_app(ws, revision_ttl=3600))  # reads the revision once an hour...
+    assert len(patient.get("/leaderboard.json").json()["rows"]) == 5
+    token = store.add_team("newcomer")
+    assert _api(patient, token, predictions(ws, 98, 0.2)).status_code == 201
+    assert "newcomer" in patient.get("/").text  # ...but at once after a write of its own
+
+
+def test_leaderboard_is_gzipped_for_clients_that_accept_it(site):
+    client = site[3]
+    plain = client.get("/", headers={"accept-encoding": "identity"})
+    assert "content-encoding" not in plain.headers and plain.headers["vary"] == "Accept-Encoding"
+    zipped = client.get("/", headers={"accept-encoding": "gzip"})
+    assert zipped.headers["content-encoding"] == "gzip" and zipped.text == plain.text
+    refused = client.get("/leaderboard.json", headers={"accept-encoding": "gzip;q=0, identity"})
+    assert "content-encoding" not in refused.headers and refused.json()["board"] == "public"
 
 
 def test_team_page_and_twin(site):
