@@ -21,7 +21,7 @@ from competition.scoring import score_predictions, validate_submission
 from competition.submission import parse_submission, read_submission_file
 from competition.workspace import Workspace
 
-__all__ = ["SubmitResult", "read_and_validate", "submit_file", "open_store"]
+__all__ = ["SubmitResult", "read_and_validate", "submit_file", "open_store", "score_parts"]
 
 
 @dataclass(frozen=True)
@@ -97,11 +97,7 @@ def submit_file(
     solution = ws.load_solution()
     store = store or open_store(ws)
     store.ensure_team(team, kind=kind)
-    parts = {}
-    for usage in ("Public", "Private"):
-        m = solution.usage == usage
-        parts[usage] = score_predictions(solution.y_true[m], y_proba[m], groups=solution.groups[m],
-                                         n_bootstrap=ws.config.n_bootstrap, random_state=ws.config.seed).to_dict()
+    parts = score_parts(ws, solution, y_proba)
     digest = hashlib.sha256(data).hexdigest()
     if filename is None:
         filename = "upload.csv" if isinstance(source, (bytes, bytearray)) else Path(source).name
@@ -115,6 +111,16 @@ def submit_file(
         daily_quota=None if kind == "baseline" else ws.config.daily_quota, submitted_at=now,
     )
     return SubmitResult(record=record, public=parts["Public"], file_sha256=digest)
+
+
+def score_parts(ws: Workspace, solution, y_proba: np.ndarray) -> dict[str, dict]:
+    """Public and Private metric dicts of ``y_proba`` (test order); rescoring uses the same function."""
+    parts = {}
+    for usage in ("Public", "Private"):
+        m = solution.usage == usage
+        parts[usage] = score_predictions(solution.y_true[m], y_proba[m], groups=solution.groups[m],
+                                         n_bootstrap=ws.config.n_bootstrap, random_state=ws.config.seed).to_dict()
+    return parts
 
 
 def _check_deadline(ws: Workspace, now: datetime) -> None:

@@ -194,8 +194,6 @@ class _OtherSubmitterFirst:
         return self._store.add_submission(**kwargs)
 
 
-@pytest.mark.xfail(strict=True, reason="leaderboard/submit.py removes the file it wrote when add_submission "
-                                       "fails, although an accepted submission of the same bytes uses it")
 def test_refused_duplicate_bytes_keep_the_accepted_submissions_file(ws, tmp_path):
     paths = write_files(ws, tmp_path / "files", ws.config.daily_quota)
     for path in paths[:-1]:

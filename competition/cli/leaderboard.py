@@ -230,7 +230,7 @@ def finalize(
 @app.command()
 def rescore(workspace: WorkspaceOpt, json_out: JsonOpt = False) -> None:
     """Recompute every stored submission from its file and report any rank that changed."""
-    from leaderboard.finalize import rescore_submissions
+    from leaderboard.rescore import rescore_submissions
 
     with _opened(workspace) as (ws, store):
         report = rescore_submissions(ws, store)

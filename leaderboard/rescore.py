@@ -14,14 +14,13 @@ import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-import numpy as np
 
 from competition.errors import ShipsError
-from competition.scoring import score_predictions
 from leaderboard.ranking import RankChange, rank_changes
 from leaderboard.store import Store
+from leaderboard.submit import score_parts
 
-__all__ = ["RescoreReport", "rescore_submissions", "score_parts"]
+__all__ = ["RescoreReport", "rescore_submissions"]
 
 
 @dataclass(frozen=True)
@@ -47,16 +46,6 @@ class RescoreReport:
             "private_changes": None if self.private_changes is None else [c.to_dict() for c in self.private_changes],
             "problems": {str(k): v for k, v in self.problems.items()},
         }
-
-
-def score_parts(ws, solution, y_proba: np.ndarray) -> dict[str, dict]:
-    """Public and Private metric dicts of ``y_proba`` (test order), as a submission is scored."""
-    parts = {}
-    for usage in ("Public", "Private"):
-        m = solution.usage == usage
-        parts[usage] = score_predictions(solution.y_true[m], y_proba[m], groups=solution.groups[m],
-                                         n_bootstrap=ws.config.n_bootstrap, random_state=ws.config.seed).to_dict()
-    return parts
 
 
 def rescore_submissions(ws, store: Store, now: datetime | None = None) -> RescoreReport:
