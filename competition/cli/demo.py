@@ -1,0 +1,104 @@
+"""``ships demo``: the whole competition on the bundled real chips, in a few minutes.
+
+Creates (or reuses) a workspace, runs and submits the classic baselines through the path
+teams use, logs everything to MLflow, and prints the leaderboard next to the grouped CV.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from competition.cli._common import WorkspaceOpt
+
+__all__ = ["app", "DEMO_BASELINES", "KERAS_BASELINES"]
+
+app = typer.Typer()
+
+DEMO_BASELINES = ("dummy", "logreg", "knn", "xgboost")
+KERAS_BASELINES = ("cnn", "vgg16")
+
+
+def _workspace(root: Path, seed: int, con):
+    """Open the workspace at ``root``, or create it from the bundled chips when there is none."""
+    from competition.workspace import Workspace, init_workspace
+
+    if root.exists():
+        ws = Workspace.open(root)
+        con.print(f"Reusing workspace {ws.root} (split {ws.split_hash}).")
+        return ws
+    con.print(f"Creating workspace {root} from the 4000 bundled ShipsNet chips ...")
+    ws = init_workspace(root, seed=seed)
+    con.print(f"Created {ws.root}: split {ws.split_hash}, 20% of the chips locked as the test set.")
+    return ws
+
+
+@app.command()
+def demo(
+    workspace: WorkspaceOpt,
+    with_keras: Annotated[bool, typer.Option("--with-keras", help="Also run the Keras baselines (cnn, vgg16); slow on a CPU.")] = False,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of a newly created workspace.")] = 0,
+    n_jobs: Annotated[Optional[int], typer.Option("--n-jobs", help="Folds trained at once (default: one per CPU core, at most 5).")] = None,
+    tracking_uri: Annotated[Optional[str], typer.Option(
+        "--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=False,
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the workspace's mlflow.db).")] = None,
+) -> None:
+    """Run the competition end to end on the real chips: workspace, baselines, submissions, leaderboard, MLflow."""
+    from competition.cli.baselines import console, make_tracker, run_baseline
+
+    con = console()
+    started = time.perf_counter()
+    ws = _workspace(Path(workspace), seed, con)
+    tracker = make_tracker(ws, tracking_uri)
+    names = DEMO_BASELINES + (KERAS_BASELINES if with_keras else ())
+    jobs = n_jobs if n_jobs is not None else min(os.cpu_count() or 1, 5)
+    outcomes = []
+    for k, name in enumerate(names, 1):
+        con.rule(f"[{k}/{len(names)}] baseline {name}")
+        # Keras trains with every core itself; its folds run one at a time.
+        outcome = run_baseline(ws, name, tracker=tracker, submit=True, n_jobs=1 if name in KERAS_BASELINES else jobs,
+                               con=con)
+        con.print(f"{name}: date CV ROC AUC {outcome.cv.mean['roc_auc']:.4f} ± {outcome.cv.std['roc_auc']:.4f}, "
+                  f"Public ROC AUC {outcome.public['roc_auc']:.4f}, fit {outcome.fit_time:.1f} s")
+        outcomes.append(outcome)
+    con.rule("results")
+    con.print(_board_table(ws, outcomes))
+    con.print(f"Done in {time.perf_counter() - started:.0f} s.  Next:")
+    con.print(f"  ships leaderboard --workspace {ws.root}      the Public leaderboard")
+    con.print(f"  ships ui mlflow --workspace {ws.root}        every run in the MLflow UI (http://127.0.0.1:5000)"
+              if not tracking_uri else f"  MLflow runs are in {tracker.uri}")
+    con.print(f"  ships serve --workspace {ws.root}            the leaderboard web view")
+    con.print(f"  ships score FILE --workspace {ws.root} --team NAME   submit your own predictions")
+
+
+def _board_table(ws, outcomes):
+    """The Public leaderboard, each baseline with its grouped CV next to its Public score."""
+    from rich.table import Table
+
+    from rich.text import Text
+
+    from leaderboard.submit import open_store
+
+    by_team = {f"baseline-{o.name}": o for o in outcomes}
+    store = open_store(ws)
+    try:
+        rows = store.leaderboard(private=False)
+    finally:
+        store.close()
+    table = Table(title="Public leaderboard (ROC AUC, higher is better) with the grouped CV of each baseline",
+                  caption="baselines take no rank; CV: the official folds by acquisition day, train part only")
+    for col, justify in (("rank", "right"), ("team", "left"), ("Public ROC AUC [95% interval]", "right"),
+                         ("CV ROC AUC (date) mean ± std", "right"), ("fit (s)", "right")):
+        table.add_column(col, justify=justify)
+    for row in rows:
+        o = by_team.get(row.team)
+        interval = "" if row.score_low is None else f" [{row.score_low:.4f}, {row.score_high:.4f}]"
+        score = "n/a" if row.score is None else f"{row.score:.4f}{interval}"
+        cv = "" if o is None else f"{o.cv.mean['roc_auc']:.4f} ± {o.cv.std['roc_auc']:.4f}"
+        fit = "" if o is None else f"{o.fit_time:.1f}"
+        table.add_row("-" if row.rank is None else str(row.rank), Text(row.team), score, cv, fit)
+    return table

@@ -1,0 +1,270 @@
+"""Cross-validation of any baseline with scikit-learn's splitters and ``cross_validate``.
+
+Four ways to split the training chips:
+
+- ``date`` (default): whole acquisition days; the workspace's official folds
+  (``public/folds.csv``, a ``PredefinedSplit``) when their number matches ``n_splits``,
+  otherwise ``StratifiedGroupKFold`` over the day groups;
+- ``scene``: ``StratifiedGroupKFold`` over the groups given, which the caller sets to the
+  scene ids;
+- ``stratified`` (``StratifiedKFold``) and ``random`` (``KFold``): leaky, since neighbouring
+  and shifted copies of one ship then fall on both sides; they exist to measure by how much
+  a leaky split overstates a score.
+
+Folds run in parallel (joblib), each through ``sklearn.model_selection.cross_validate`` on
+its one split, so that a progress callback hears of every finished fold.  The groups are
+passed on to ``fit`` (``params={"groups": ...}``), so a baseline that tunes itself by an
+inner cross-validation keeps that inner split grouped too.  Per-fold metrics are those of
+:mod:`competition.scoring` (no bootstrap inside folds): one vocabulary for CV and submissions.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+from joblib import Parallel, delayed
+from sklearn.model_selection import KFold, PredefinedSplit, StratifiedGroupKFold, StratifiedKFold, cross_validate
+
+from competition.errors import ParameterError
+from competition.scoring import METRICS, PRIMARY_METRIC, score_predictions
+
+__all__ = ["CV_KINDS", "LEAKY_CV_KINDS", "CVResult", "FoldResult", "check_n_splits", "make_splitter",
+           "cross_validate_model"]
+
+CV_KINDS = ("date", "scene", "stratified", "random")
+LEAKY_CV_KINDS = ("stratified", "random")
+
+
+@dataclass(frozen=True)
+class FoldResult:
+    """One fold: sizes, metrics (the names of ``METRICS``), times, and the fitted estimator if kept."""
+
+    fold: int
+    n_train: int
+    n_test: int
+    metrics: dict[str, float]
+    fit_time: float
+    score_time: float
+    estimator: object = None
+
+
+@dataclass(frozen=True)
+class CVResult:
+    """Outcome of :func:`cross_validate_model`.
+
+    Attributes
+    ----------
+    cv : str
+        One of ``CV_KINDS``.
+    n_splits : int
+    splitter : str
+        The scikit-learn splitter used, e.g. ``PredefinedSplit (official folds)``.
+    folds : list of FoldResult
+        In fold order.
+    y_true : ndarray of shape (n,)
+    y_proba : ndarray of shape (n,)
+        Out-of-fold probability of ship of every chip (each chip is in exactly one test fold).
+    test_fold : ndarray of shape (n,)
+        The fold in which each chip was predicted.
+    """
+
+    cv: str
+    n_splits: int
+    splitter: str
+    folds: list[FoldResult]
+    y_true: np.ndarray
+    y_proba: np.ndarray
+    test_fold: np.ndarray
+    mean: dict[str, float] = field(init=False)
+    std: dict[str, float] = field(init=False)
+
+    def __post_init__(self):
+        values = {name: np.array([f.metrics[name] for f in self.folds], dtype=float) for name in METRICS}
+        values["fit_time"] = np.array([f.fit_time for f in self.folds])
+        mean = {k: float(np.nanmean(v)) if not np.isnan(v).all() else math.nan for k, v in values.items()}
+        std = {k: float(np.nanstd(v)) if not np.isnan(v).all() else math.nan for k, v in values.items()}
+        object.__setattr__(self, "mean", mean)
+        object.__setattr__(self, "std", std)
+
+    @property
+    def estimators(self) -> list:
+        """The fitted estimator of each fold (empty unless ``return_estimator=True``)."""
+        return [f.estimator for f in self.folds if f.estimator is not None]
+
+    @property
+    def score(self) -> float:
+        """Mean of the primary metric (ROC AUC) over the folds."""
+        return self.mean[PRIMARY_METRIC]
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary: per-fold metrics, mean and std (NaN as None)."""
+        return {
+            "cv": self.cv,
+            "n_splits": self.n_splits,
+            "splitter": self.splitter,
+            "folds": [{"fold": f.fold, "n_train": f.n_train, "n_test": f.n_test,
+                       **{k: _none(v) for k, v in f.metrics.items()},
+                       "fit_time": round(f.fit_time, 3), "score_time": round(f.score_time, 3)} for f in self.folds],
+            "mean": {k: _none(v) for k, v in self.mean.items()},
+            "std": {k: _none(v) for k, v in self.std.items()},
+        }
+
+
+def check_n_splits(n_splits, groups=None, *, name: str = "n_splits") -> int:
+    """Validate a number of folds: an int >= 2 and, with groups, at most the number of groups.
+
+    Raises
+    ------
+    ParameterError
+        Naming the argument (``name``) and its value.
+    """
+    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
+        raise ParameterError(f"{name}={n_splits!r} is invalid; expected an int >= 2")
+    if groups is not None:
+        n_groups = len(np.unique(np.asarray(groups)))
+        if n_splits > n_groups:
+            raise ParameterError(f"{name}={n_splits} is more than the {n_groups} groups; expected {name} <= {n_groups}")
+    return int(n_splits)
+
+
+def make_splitter(cv: str, *, n_splits: int = 5, random_state=0, folds=None):
+    """The scikit-learn splitter of a ``cv`` kind and a short description of it.
+
+    Returns
+    -------
+    splitter, description : (cross-validator, str)
+    """
+    if cv not in CV_KINDS:
+        raise ParameterError(f"cv={cv!r} is invalid; expected one of {', '.join(CV_KINDS)}")
+    if cv == "date" and folds is not None and len(np.unique(folds)) == n_splits:
+        return PredefinedSplit(np.asarray(folds)), "PredefinedSplit (official folds by acquisition day)"
+    if cv in ("date", "scene"):
+        what = "acquisition day" if cv == "date" else "scene id"
+        return (StratifiedGroupKFold(n_splits, shuffle=True, random_state=random_state),
+                f"StratifiedGroupKFold by {what}")
+    if cv == "stratified":
+        return StratifiedKFold(n_splits, shuffle=True, random_state=random_state), "StratifiedKFold (leaky)"
+    return KFold(n_splits, shuffle=True, random_state=random_state), "KFold (leaky)"
+
+
+def cross_validate_model(
+    estimator,
+    X: np.ndarray,
+    y: np.ndarray,
+    groups: np.ndarray | None = None,
+    *,
+    cv: str = "date",
+    n_splits: int = 5,
+    random_state=0,
+    n_jobs: int | None = None,
+    folds: np.ndarray | None = None,
+    return_estimator: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> CVResult:
+    """Cross-validate an estimator on raw chips and score every fold.
+
+    Parameters
+    ----------
+    estimator : estimator
+        Unfitted; cloned for each fold.  When its ``fit`` takes ``groups``, it gets the
+        training fold's groups.
+    X : ndarray of shape (n, 80, 80, 3), uint8
+    y : array of shape (n,)
+    groups : array of shape (n,), optional
+        Acquisition day of each chip for ``date``, scene id for ``scene``; required by both.
+    cv : {'date', 'scene', 'stratified', 'random'}
+    n_splits : int, default=5
+    random_state : int or None, default=0
+        Seed of the shuffled splitters.
+    n_jobs : int or None
+        Folds run at once (joblib); None or 1: one after the other.
+    folds : array of shape (n,), optional
+        Official fold of each chip, used by ``date`` when it has ``n_splits`` folds.
+    return_estimator : bool, default=False
+        Keep each fold's fitted estimator in the result.
+    progress : callable, optional
+        Called as ``progress(done, total)`` once at the start and after each fold.
+
+    Returns
+    -------
+    CVResult
+
+    Raises
+    ------
+    ParameterError
+        For an unknown ``cv``, ``n_splits`` < 2, more folds than groups (or than chips of
+        a class), missing groups, or arrays of different lengths.
+    """
+    y = np.asarray(y)
+    if len(X) != len(y) or (groups is not None and len(groups) != len(y)) or (folds is not None and len(folds) != len(y)):
+        raise ParameterError(f"X, y, groups and folds must have one entry per chip; got lengths "
+                             f"{len(X)}, {len(y)}, {None if groups is None else len(groups)}, "
+                             f"{None if folds is None else len(folds)}")
+    grouped = cv in ("date", "scene")
+    if grouped and groups is None:
+        raise ParameterError(f"cv={cv!r} needs the groups of the chips; pass groups=...")
+    check_n_splits(n_splits, groups if grouped else None)
+    if not grouped:
+        smallest = int(np.bincount(y.astype(np.int64)).min()) if cv == "stratified" else len(y)
+        if n_splits > smallest:
+            raise ParameterError(f"n_splits={n_splits} is more than the {smallest} chips of the smallest class; "
+                                 f"expected n_splits <= {smallest}")
+    splitter, description = make_splitter(cv, n_splits=n_splits, random_state=random_state, folds=folds)
+    split_groups = groups if isinstance(splitter, StratifiedGroupKFold) else None
+    splits = list(splitter.split(np.zeros(len(y)), y, split_groups))
+    fit_groups = groups if groups is not None and "groups" in inspect.signature(estimator.fit).parameters else None
+
+    if progress:
+        progress(0, len(splits))
+    jobs = (delayed(_run_fold)(estimator, X, y, fit_groups, k, train, test, return_estimator)
+            for k, (train, test) in enumerate(splits))
+    results = []
+    parallel = Parallel(n_jobs=min(n_jobs or 1, len(splits)), return_as="generator_unordered")
+    for result in parallel(jobs):
+        results.append(result)
+        if progress:
+            progress(len(results), len(splits))
+    return _collect(cv, len(splits), description, splits, y, sorted(results, key=lambda r: r[0].fold))
+
+
+def _run_fold(estimator, X, y, groups, k: int, train: np.ndarray, test: np.ndarray, keep: bool):
+    """Fit and score one fold with scikit-learn's ``cross_validate``; return it with its predictions."""
+    scorer = _FoldScorer()
+    out = cross_validate(estimator, X, y, cv=[(train, test)], scoring=scorer, return_estimator=True,
+                         params=None if groups is None else {"groups": groups}, n_jobs=1, error_score="raise")
+    metrics = {name: float(out[f"test_{name}"][0]) for name in METRICS}
+    fold = FoldResult(fold=k, n_train=len(train), n_test=len(test), metrics=metrics,
+                      fit_time=float(out["fit_time"][0]), score_time=float(out["score_time"][0]),
+                      estimator=out["estimator"][0] if keep else None)
+    return fold, scorer.y_proba_
+
+
+class _FoldScorer:
+    """Multi-metric scorer for ``cross_validate``; keeps the fold's predictions it computed."""
+
+    def __call__(self, estimator, X, y_true) -> dict[str, float]:
+        proba = np.asarray(estimator.predict_proba(X))
+        if proba.ndim != 2 or proba.shape != (len(X), 2):
+            raise ParameterError(f"{type(estimator).__name__}.predict_proba returned shape {proba.shape}; "
+                                 f"expected ({len(X)}, 2)")
+        self.y_proba_ = proba[:, 1].astype(np.float64)
+        return score_predictions(y_true, np.clip(self.y_proba_, 0.0, 1.0), n_bootstrap=0).metrics
+
+
+def _collect(cv: str, n_splits: int, description: str, splits, y, results) -> CVResult:
+    y_proba = np.full(len(y), np.nan)
+    test_fold = np.full(len(y), -1, dtype=np.int64)
+    for fold, proba in results:
+        test = splits[fold.fold][1]
+        y_proba[test] = proba
+        test_fold[test] = fold.fold
+    return CVResult(cv=cv, n_splits=n_splits, splitter=description, folds=[r[0] for r in results],
+                    y_true=y, y_proba=y_proba, test_fold=test_fold)
+
+
+def _none(value: float):
+    return None if isinstance(value, float) and math.isnan(value) else value
