@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import random
 import re
 import secrets
@@ -263,6 +264,10 @@ def report(name: str, r: dict, goal: bool) -> None:
           f"p99 {r['p99']:7.1f} ms  {r['kb']:6.1f} KiB/resp{ratios}{errors}")
 
 
+def _loadavg() -> str:
+    return " ".join(f"{v:.1f}" for v in os.getloadavg())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--teams", type=int, default=1000)
@@ -280,6 +285,7 @@ def main() -> None:
     root = args.workspace or Path(tmp) / "ws"
     try:
         ws, tokens = make_workspace(root, args.teams, args.submissions)
+        print(f"machine: {os.cpu_count()} CPUs, load average {_loadavg()} before the run")
         proc, port = start_server(root, args.revision_ttl)
         try:
             print(f"server pid {proc.pid} on 127.0.0.1:{port} (revision_ttl {args.revision_ttl:g} s); "
@@ -293,6 +299,7 @@ def main() -> None:
             report("POST /api/submissions", r, goal=False)
         finally:
             stop_server(proc)
+        print(f"load average {_loadavg()} after the run (other processes share the CPUs with server and client)")
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -292,7 +292,7 @@ def _add_upload(app: FastAPI, site: _Site) -> None:
             check_length(request, limit)
             token = None if token_from_form else bearer_token(request)
             if not token_from_form:
-                site.store.team_for_token(token)  # refuse before reading the body
+                await run_in_threadpool(site.store.team_for_token, token)  # refuse before reading the body
             form = await read_upload(request, limit)
             data = form.data
             result = await upload(ws, site.store, form.token if token_from_form else token, form)
@@ -317,5 +317,6 @@ def _add_upload(app: FastAPI, site: _Site) -> None:
     @app.post("/submit")
     async def submit_via_form(request: Request):
         ok, error, status = await submit(request, token_from_form=True)
-        return site.render("submit.html", status, json_url=None, finalized=site.store.is_finalized(), entry=ok,
+        finalized = await run_in_threadpool(site.store.is_finalized)
+        return site.render("submit.html", status, json_url=None, finalized=finalized, entry=ok,
                            error=None if error is None else {"message": error[0], "problems": error[1]})
