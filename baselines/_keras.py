@@ -266,10 +266,10 @@ class KerasChipClassifier(ClassifierMixin, BaseEstimator):
         seed_everything(keras, self.random_state)
         setup = self._prepare(keras)
         train, val = split_validation(y01, groups, self.validation_fraction, self.random_state)
-        Xf = self._preprocess(keras, X)
-        validation = (Xf[val], y01[val]) if len(val) else None
+        data = (self._preprocess(keras, X[train]), y01[train])
+        validation = (self._preprocess(keras, X[val]), y01[val]) if len(val) else None
         start = time.perf_counter()
-        self.model_, self.history_, self.epoch_seconds_ = self._train(keras, (Xf[train], y01[train]), validation, setup)
+        self.model_, self.history_, self.epoch_seconds_ = self._train(keras, data, validation, setup)
         self.fit_seconds_ = time.perf_counter() - start
         self.classes_ = classes
         self.backend_ = keras.backend.backend()

@@ -16,7 +16,7 @@ from competition.data import CHIP_SHAPE
 
 __all__ = ["CNNClassifier", "make_estimator"]
 
-_FILTERS = (32, 64, 128, 128)
+_FILTERS = (16, 32, 64, 128)
 
 
 class CNNClassifier(KerasChipClassifier):

