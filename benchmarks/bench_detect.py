@@ -144,7 +144,8 @@ def bench_quality(model, name: str, scenes: list[Path], test, args) -> list[dict
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scene", nargs="+", type=Path, default=[Path("../shared/data/scenes/scene_1.png")])
-    parser.add_argument("--models", default="logreg,cnn", help="Models for the speed test (registry names).")
+    parser.add_argument("--models", default="dummy,logreg,xgboost,cnn",
+                        help="Models of the speed test (dummy measures the detector's own cost per window).")
     parser.add_argument("--region", type=int, default=800, help="Side of the scene region scanned for speed.")
     parser.add_argument("--stride", type=int, default=10)
     parser.add_argument("--batch-size", type=int, default=1024)
@@ -153,6 +154,7 @@ def main(argv=None) -> None:
     parser.add_argument("--memory-sides", default="2000,4000,8000", help="Sides of the memory-mapped scenes.")
     parser.add_argument("--memory-batches", default="256,1024,4096")
     parser.add_argument("--memory-stride", type=int, default=20)
+    parser.add_argument("--memory-model", default="logreg", help="Model of the memory test (numpy-based, traced).")
     parser.add_argument("--quality", default="", help="Models for the test bed (e.g. logreg,xgboost); none by default.")
     parser.add_argument("--n-ships", type=int, default=20, help="Ship chips (and as many no-ship chips) per scene.")
     parser.add_argument("--threshold", type=float, default=0.9)
@@ -181,8 +183,8 @@ def main(argv=None) -> None:
         print(f"fitted {name} in {fit_s:.1f} s", flush=True)
         results["speed"].append(bench_speed(model, name, region, args))
     if not args.skip_memory:
-        first = args.models.split(",")[0]
-        model = fitted.get(first) or fit_model(first, train, quick_chips=args.cnn_chips)[0]
+        name = args.memory_model
+        model = fitted[name] if name in fitted else fit_model(name, train, quick_chips=args.cnn_chips)[0]
         sides = [int(s) for s in args.memory_sides.split(",")]
         batches = [int(b) for b in args.memory_batches.split(",")]
         results["memory"] = bench_memory(model, image, sides, batches, args.memory_stride)

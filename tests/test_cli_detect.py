@@ -146,3 +146,19 @@ def test_every_option_has_help():
         assert param.help, param.name
     for flag in ("--model", "--stride", "--threshold", "--batch-size", "--out", "--json", "--evaluate", "--workspace"):
         assert flag in result.output
+
+
+def test_model_from_an_mlflow_run(model_path, tmp_path):
+    from baselines.persist import load_model
+    from competition.tracking import Tracker
+
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    run_id = Tracker(uri).log_baseline("knn", estimator=load_model(model_path))
+    result = runner.invoke(root, ["detect", str(SCENE_CROP), "-m", f"runs:/{run_id}/model", "--tracking-uri", uri,
+                                  "--stride", "40", "--json", "--out", str(tmp_path / "o")])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)[0]["n_windows"] == 16 * 24
+    missing = runner.invoke(root, ["detect", str(SCENE_CROP), "-m", "runs:/0123456789abcdef/model",
+                                   "--tracking-uri", uri, "--out", str(tmp_path / "o")])
+    assert missing.exit_code == 1, missing.output
+    assert "Error: runs:/0123456789abcdef/model: cannot load the MLflow model" in missing.output

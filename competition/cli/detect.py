@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 
@@ -40,6 +40,9 @@ EvaluateOpt = Annotated[bool, typer.Option(
 NShipsOpt = Annotated[int, typer.Option("--n-ships", min=0, help="With --evaluate: ship chips pasted per scene.")]
 NNoShipsOpt = Annotated[int, typer.Option("--n-no-ships", min=0, help="With --evaluate: no-ship chips pasted per scene.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="With --evaluate: seed of the chips chosen and of where they go.")]
+TrackingOpt = Annotated[Optional[str], typer.Option(
+    "--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=False,
+    help="MLflow tracking URI of an MLflow --model (default: $MLFLOW_TRACKING_URI, else the workspace's mlflow.db).")]
 
 
 @app.command()
@@ -56,12 +59,13 @@ def detect(
     n_ships: NShipsOpt = 20,
     n_no_ships: NNoShipsOpt = 20,
     seed: SeedOpt = 0,
+    tracking_uri: TrackingOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Find ships in full satellite scenes: slide the chip classifier, merge boxes, write tables and images."""
     from competition.scenes import read_scene
 
-    estimator, model_note = _load_model(model, workspace)
+    estimator, model_note = _load_model(model, workspace, tracking_uri)
     test_part = _test_part(workspace) if evaluate else None
     out.mkdir(parents=True, exist_ok=True)
     results, stems = [], set()
@@ -79,14 +83,16 @@ def detect(
     _print_summary(results, evaluate, out)
 
 
-def _load_model(spec: str, workspace: Path):
+def _load_model(spec: str, workspace: Path, tracking_uri: str | None):
     """The estimator named by ``--model`` and a line saying where it came from."""
     from competition.errors import ParameterError
 
     if _MLFLOW_URI.match(spec):
         from competition.tracking import load_logged_model
 
-        return load_logged_model(spec), f"Model: {spec} (MLflow)."
+        if tracking_uri is None and Path(workspace).exists():
+            tracking_uri = open_workspace(workspace).tracking_uri
+        return load_logged_model(spec, tracking_uri=tracking_uri), f"Model: {spec} from MLflow."
     if Path(spec).is_file():
         from baselines.persist import load_model
 
