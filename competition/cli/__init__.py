@@ -10,6 +10,7 @@ from competition.cli.detect import app as detect_app
 from competition.cli.init import app as init_app
 from competition.cli.leaderboard import app as leaderboard_app
 from competition.cli.scoring import app as scoring_app
+from competition.cli.serve import app as serve_app
 
 __all__ = ["app", "main"]
 
@@ -26,6 +27,7 @@ app.add_typer(init_app)
 app.add_typer(scoring_app)
 app.add_typer(leaderboard_app)
 app.add_typer(detect_app)
+app.add_typer(serve_app)
 
 
 def main() -> None:
