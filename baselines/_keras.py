@@ -35,6 +35,7 @@ __all__ = [
     "model_from_bytes",
     "run_phase",
     "check_number",
+    "make_with_params",
 ]
 
 BACKENDS = ("tensorflow", "jax", "torch")
@@ -304,6 +305,15 @@ class KerasChipClassifier(ClassifierMixin, BaseEstimator):
         super().__setstate__(state)
         if data is not None:
             self.model_ = model_from_bytes(data)
+
+
+def make_with_params(cls, random_state, params: dict):
+    """``cls(random_state=random_state, **params)``, naming any parameter ``cls`` does not take."""
+    known = [p for p in cls._get_param_names() if p != "random_state"]
+    unknown = sorted(set(params) - set(known))
+    if unknown:
+        raise ParameterError(f"{cls.__name__} takes no parameter {', '.join(unknown)}; expected some of: {', '.join(known)}")
+    return cls(random_state=random_state, **params)
 
 
 def _encode_labels(y, n: int):

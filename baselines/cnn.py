@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from baselines._keras import KerasChipClassifier, check_number, dihedral_layer_class, run_phase
+from baselines._keras import KerasChipClassifier, check_number, dihedral_layer_class, make_with_params, run_phase
 from competition.data import CHIP_SHAPE
 
 __all__ = ["CNNClassifier", "make_estimator"]
@@ -106,4 +106,4 @@ def build_model(keras, seed=None):
 
 def make_estimator(random_state=0, **params) -> CNNClassifier:
     """A :class:`CNNClassifier`; ``params`` are its constructor arguments."""
-    return CNNClassifier(random_state=random_state, **params)
+    return make_with_params(CNNClassifier, random_state, params)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from baselines._keras import KerasChipClassifier, check_number, dihedral_layer_class, run_phase
+from baselines._keras import KerasChipClassifier, check_number, dihedral_layer_class, make_with_params, run_phase
 from competition.data import CHIP_SHAPE
 from competition.errors import ModelError, ParameterError
 
@@ -218,4 +218,4 @@ def load_base_weights(base, path: Path) -> None:
 
 def make_estimator(random_state=0, **params) -> VGG16Classifier:
     """A :class:`VGG16Classifier`; ``params`` are its constructor arguments (e.g. ``weights``)."""
-    return VGG16Classifier(random_state=random_state, **params)
+    return make_with_params(VGG16Classifier, random_state, params)

@@ -263,6 +263,11 @@ def test_bad_params_are_parameter_errors(params, message, tiny, no_training):
         cnn.make_estimator(**params).fit(X, y)
 
 
+def test_unknown_param_is_a_parameter_error():
+    with pytest.raises(ParameterError, match="CNNClassifier takes no parameter weights; expected some of: batch_size, epochs,"):
+        cnn.make_estimator(weights="none")
+
+
 def test_one_class_is_a_parameter_error(tiny, no_training):
     X = tiny[0]
     with pytest.raises(ParameterError, match=r"y holds 1 class\(es\) \[0\]; expected 2"):
