@@ -15,9 +15,10 @@ from competition.errors import ModelError
 
 __all__ = ["save_model", "load_model"]
 
-# What joblib/pickle raise on a truncated, corrupt or foreign file, or one whose classes are gone.
+# What joblib/pickle raise on a truncated, corrupt or foreign file, or one whose classes are gone
+# (MemoryError: a corrupt frame header that claims a huge size).
 _LOAD_ERRORS = (pickle.UnpicklingError, EOFError, ValueError, KeyError, IndexError, TypeError,
-                AttributeError, ImportError, zlib.error, OSError)
+                AttributeError, ImportError, zlib.error, OSError, MemoryError)
 
 
 def save_model(estimator, path: Path) -> Path:
