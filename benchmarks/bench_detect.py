@@ -122,22 +122,33 @@ def bench_memory(model, image: np.ndarray, sides: list[int], batch_sizes: list[i
 
 
 def bench_quality(model, name: str, scenes: list[Path], test, args) -> list[dict]:
+    """Test-bed figures of one model on every scene (other pasted chips in each), at each threshold."""
+    from competition.detect import boxes_from_heatmap, non_max_suppression
+    from competition.scenes import evaluate_detections
+
+    thresholds = [float(t) for t in args.thresholds.split(",")]
     rows = []
-    for path in scenes:
-        image = read_scene(path)
-        report, _, _ = evaluate_scene(image, model, test.X, test.y, n_ships=args.n_ships, n_no_ships=args.n_ships,
-                                      random_state=args.seed, stride=args.stride, threshold=args.threshold,
-                                      iou_threshold=args.iou)
-        rows.append({"model": name, "scene": path.name, **report.to_dict()})
-        print(f"{name:8s} {path.name:12s} ships found {report.true_positives:>2d}/{report.n_ships} "
-              f"recall {report.recall:.2f} precision {report.precision:.2f} "
-              f"no-ship chips fired {report.no_ships_fired}/{report.n_no_ships} duplicates {report.duplicates} "
-              f"elsewhere {report.elsewhere}", flush=True)
-    tp = sum(r["true_positives"] for r in rows)
-    fp = sum(r["false_positives"] for r in rows)
-    n = sum(r["n_ships"] for r in rows)
-    print(f"{name:8s} {'all':12s} ships found {tp}/{n} recall {tp / n:.2f} "
-          f"precision {tp / max(tp + fp, 1):.2f}", flush=True)
+    for k, path in enumerate(scenes):
+        report, pasted, det = evaluate_scene(read_scene(path), model, test.X, test.y, n_ships=args.n_ships,
+                                             n_no_ships=args.n_ships, random_state=args.seed + k, where=str(path),
+                                             stride=args.stride, threshold=min(thresholds), iou_threshold=args.iou)
+        for threshold in thresholds:
+            boxes, scores = boxes_from_heatmap(det.heatmap, det.stride, threshold)
+            keep = non_max_suppression(boxes, scores, args.iou)
+            report = evaluate_detections(boxes[keep], scores[keep], pasted.boxes, pasted.y)
+            rows.append({"model": name, "scene": path.name, "threshold": threshold, **report.to_dict()})
+            print(f"{name:8s} {path.name:12s} threshold {threshold:.2f}: ships found {report.true_positives:>2d}/"
+                  f"{report.n_ships} recall {report.recall:.2f} precision {report.precision:.2f} no-ship chips fired "
+                  f"{report.no_ships_fired}/{report.n_no_ships} duplicates {report.duplicates} "
+                  f"elsewhere {report.elsewhere}", flush=True)
+    for threshold in thresholds:
+        part = [r for r in rows if r["threshold"] == threshold]
+        tp, fp = sum(r["true_positives"] for r in part), sum(r["false_positives"] for r in part)
+        n, fired = sum(r["n_ships"] for r in part), sum(r["no_ships_fired"] for r in part)
+        n_no = sum(r["n_no_ships"] for r in part)
+        print(f"{name:8s} all scenes   threshold {threshold:.2f}: ships found {tp}/{n} recall {tp / n:.2f} "
+              f"precision {tp / max(tp + fp, 1):.2f} no-ship chips fired {fired}/{n_no} "
+              f"elsewhere {sum(r['elsewhere'] for r in part)}", flush=True)
     return rows
 
 
@@ -157,7 +168,7 @@ def main(argv=None) -> None:
     parser.add_argument("--memory-model", default="logreg", help="Model of the memory test (numpy-based, traced).")
     parser.add_argument("--quality", default="", help="Models for the test bed (e.g. logreg,xgboost); none by default.")
     parser.add_argument("--n-ships", type=int, default=20, help="Ship chips (and as many no-ship chips) per scene.")
-    parser.add_argument("--threshold", type=float, default=0.9)
+    parser.add_argument("--thresholds", default="0.5,0.9", help="Thresholds of the test bed (one scan each scene).")
     parser.add_argument("--iou", type=float, default=0.3)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cnn-chips", type=int, default=800, help="Train chips of the Keras model of the speed test.")

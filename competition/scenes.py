@@ -55,7 +55,10 @@ def read_scene(path: Path) -> np.ndarray:
     with path.open("rb") as fh:
         is_npy = fh.read(len(_NPY_MAGIC)) == _NPY_MAGIC
     if is_npy:
-        image = np.load(path, mmap_mode="r", allow_pickle=False)
+        try:
+            image = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (ValueError, OSError) as exc:
+            raise DataError(f"{path}: not a readable .npy array ({exc}); expected an (H, W, 3) uint8 array") from exc
     else:
         try:
             with Image.open(path) as im:

@@ -255,6 +255,9 @@ def test_bad_scene_files_name_the_file(tmp_path):
     np.save(tmp_path / "flat.npy", np.zeros((100, 100), np.float64))
     with pytest.raises(DataError, match=r"flat.npy: expected an \(H, W, 3\) uint8 RGB array"):
         read_scene(tmp_path / "flat.npy")
+    np.save(tmp_path / "objects.npy", np.array([[["a"] * 3] * 90] * 90, dtype=object))
+    with pytest.raises(DataError, match=r"objects.npy: not a readable .npy array"):
+        read_scene(tmp_path / "objects.npy")
 
 
 # --- writers ------------------------------------------------------------------------------------
