@@ -11,8 +11,9 @@
 
 Run::
 
-    python benchmarks/bench_detect.py --scene ../shared/data/scenes/scene_1.png
-    python benchmarks/bench_detect.py --quality logreg,xgboost --scene ../shared/data/scenes/scene_*.png
+    python benchmarks/bench_detect.py                      # speed and memory, on the bundled demo scene
+    python benchmarks/bench_detect.py --skip-speed --skip-memory --quality logreg,xgboost,cnn \
+        --scene ../shared/data/scenes/scene_*.png
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
 from competition.detect import CHIP_SIZE, detect_scene, make_windows  # noqa: E402
 from competition.scenes import evaluate_scene, read_scene, split_bundled  # noqa: E402
@@ -154,7 +156,8 @@ def bench_quality(model, name: str, scenes: list[Path], test, args) -> list[dict
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scene", nargs="+", type=Path, default=[Path("../shared/data/scenes/scene_1.png")])
+    parser.add_argument("--scene", nargs="+", type=Path, default=[ROOT / "competition" / "data" / "scenes" / "scene_2.png"],
+                        help="Scenes (the first one for speed and memory; all for --quality).")
     parser.add_argument("--models", default="dummy,logreg,xgboost,cnn",
                         help="Models of the speed test (dummy measures the detector's own cost per window).")
     parser.add_argument("--region", type=int, default=800, help="Side of the scene region scanned for speed.")

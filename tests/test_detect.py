@@ -232,6 +232,14 @@ def test_jpeg_bytes_with_a_png_name_read_by_content(tmp_path):
     assert read_scene(path).shape == (90, 120, 3)
 
 
+def test_bundled_demo_scene_is_jpeg_under_a_png_name():
+    from competition.data import bundled_data_dir
+
+    path = bundled_data_dir().parent / "scenes" / "scene_2.png"
+    assert path.read_bytes()[:3] == b"\xff\xd8\xff"
+    assert read_scene(path).shape == (1749, 2001, 3)
+
+
 def test_rgba_scene_drops_alpha_and_grey_scene_becomes_rgb(tmp_path):
     rgb = coded_scene(100, 130)
     alpha = np.full((100, 130, 1), 7, np.uint8)
