@@ -70,7 +70,11 @@ class Tracker:
         if self._is_http:
             for key, value in _HTTP_DEFAULTS.items():
                 os.environ.setdefault(key, value)
-        logging.getLogger("alembic").setLevel(logging.WARNING)  # database migrations on first use
+            # MLflow's client prints "View run ... at" links to stdout after each run against a
+            # server, which would corrupt --json output; the harness prints its own summary.
+            os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+        for name in ("alembic", "mlflow.store.db.utils"):  # database set-up chatter on first use
+            logging.getLogger(name).setLevel(logging.WARNING)
 
     @property
     def _is_http(self) -> bool:
@@ -315,9 +319,12 @@ class Tracker:
         return done
 
     def _find_runs(self, team: str, file_sha256: str) -> list[str]:
-        query = (f"tags.`ships.team` = '{_quote(team)}' and tags.`ships.file_sha256` = '{_quote(file_sha256)}'")
-        runs = self._client().search_runs([self._experiment()], filter_string=query, max_results=100)
-        return [r.info.run_id for r in runs if r.data.tags.get("ships.kind") in ("submission", "baseline")]
+        if not all(c in "0123456789abcdef" for c in file_sha256.lower()):
+            return []  # not a SHA-256: no run can carry it
+        query = f"tags.`ships.file_sha256` = '{file_sha256}'"  # hex only; the team is compared here, unquoted
+        runs = self._client().search_runs([self._experiment()], filter_string=query, max_results=1000)
+        return [r.info.run_id for r in runs if r.data.tags.get("ships.team") == team
+                and r.data.tags.get("ships.kind") in ("submission", "baseline")]
 
     def _tags(self, kind: str, model: str, split_hash: str) -> dict[str, str]:
         return {"ships.kind": kind, "ships.model": model, "ships.split_hash": split_hash}
@@ -342,8 +349,8 @@ class Tracker:
             from mlflow.models import infer_signature
 
             signature = infer_signature(X_example, estimator.predict_proba(X_example))
-        with _fluent(self.uri), mlflow.start_run(run_id=run_id), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
+        with _fluent(self.uri), mlflow.start_run(run_id=run_id), warnings.catch_warnings(), _quiet("mlflow.sklearn"):
+            warnings.simplefilter("ignore")  # the harness chose cloudpickle: baselines hold their own classes
             mlflow.sklearn.log_model(estimator, name="model", signature=signature, pyfunc_predict_fn="predict_proba",
                                      serialization_format="cloudpickle",
                                      pip_requirements=_requirements())
@@ -389,6 +396,18 @@ def _fluent(uri: str | None):
     finally:
         if previous is not None:
             mlflow.set_tracking_uri(previous)
+
+
+@contextlib.contextmanager
+def _quiet(logger: str):
+    """Silence a logger below ERROR for the duration (MLflow's advice about pickle formats)."""
+    log = logging.getLogger(logger)
+    level = log.level
+    log.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        log.setLevel(level)
 
 
 def flat_params(estimator) -> dict[str, str]:
@@ -461,10 +480,6 @@ def _finite(value) -> bool:
         return value is not None and math.isfinite(float(value))
     except (TypeError, ValueError):
         return False
-
-
-def _quote(text: str) -> str:
-    return str(text).replace("\\", "\\\\").replace("'", "\\'")
 
 
 def _default_artifacts(uri: str) -> str | None:
