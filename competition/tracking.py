@@ -383,19 +383,25 @@ def load_logged_model(model_uri: str, tracking_uri: str | None = None):
 
 @contextlib.contextmanager
 def _fluent(uri: str | None):
-    """Point mlflow's fluent API at ``uri`` for the duration (model logging needs it)."""
+    """Point mlflow's fluent API at ``uri`` for the duration (model logging needs it).
+
+    ``mlflow.set_tracking_uri`` also exports ``MLFLOW_TRACKING_URI`` to the environment; both
+    are put back afterwards, so that a later command in the same process does not pick up
+    this store as if the user had chosen it.
+    """
     import mlflow
 
     if uri is None:
         yield
         return
-    previous = mlflow.get_tracking_uri() if mlflow.is_tracking_uri_set() else None
+    env_before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(uri)
     try:
         yield
     finally:
-        if previous is not None:
-            mlflow.set_tracking_uri(previous)
+        mlflow.set_tracking_uri(None)
+        if env_before is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = env_before
 
 
 @contextlib.contextmanager

@@ -133,8 +133,14 @@ def test_baseline_run_logs_metrics_model_submission_and_plots(server, data, tmp_
 
     import mlflow.xgboost
 
+    env_before = os.environ.get("MLFLOW_TRACKING_URI")
     mlflow.set_tracking_uri(server)
-    booster = mlflow.xgboost.load_model(f"runs:/{run_id}/xgboost_model")
+    try:
+        booster = mlflow.xgboost.load_model(f"runs:/{run_id}/xgboost_model")
+    finally:
+        mlflow.set_tracking_uri(None)
+        if env_before is not None:
+            os.environ["MLFLOW_TRACKING_URI"] = env_before
     assert type(booster).__name__ == "XGBClassifier"
 
 
@@ -230,3 +236,13 @@ def test_logging_a_submission_stays_light(tmp_path):
             "print(sorted(m for m in ('tensorflow', 'keras', 'xgboost', 'torch', 'jax') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_logging_a_model_leaves_no_tracking_uri_behind(tmp_path, monkeypatch, data):
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    X, y, groups = data
+    Tracker(f"sqlite:///{tmp_path}/m.db").log_baseline("dummy", estimator=make_baseline("dummy").fit(X, y))
+    assert "MLFLOW_TRACKING_URI" not in os.environ  # else the next command would log to this store
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", "http://chosen.example:5000")
+    Tracker(f"sqlite:///{tmp_path}/m.db").log_baseline("dummy", estimator=make_baseline("dummy").fit(X, y))
+    assert os.environ["MLFLOW_TRACKING_URI"] == "http://chosen.example:5000"

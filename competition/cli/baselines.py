@@ -46,7 +46,7 @@ def console(stderr: bool = False):
     """A rich console (progress goes to stderr so that --json output stays clean)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    return Console(stderr=stderr, highlight=False, markup=False, soft_wrap=True)
 
 
 def make_tracker(ws, tracking_uri: str | None):
@@ -252,6 +252,8 @@ def run_baseline(ws, name: str, *, tracker, submit: bool = False, save: Path | N
     scored through :func:`leaderboard.submit.submit_file` as team ``baseline-NAME``.  Only the
     public part of the workspace is read.
     """
+    from joblib import parallel_config
+
     from baselines.registry import make_baseline
 
     seed = ws.config.seed if seed is None else seed
@@ -262,7 +264,8 @@ def run_baseline(ws, name: str, *, tracker, submit: bool = False, save: Path | N
     con.print(f"{name}: fitting on all {len(train.y)} train chips ...")
     estimator = make_baseline(name, random_state=seed)
     start = time.perf_counter()
-    estimator.fit(train.X, train.y, groups=train.groups)
+    with parallel_config(n_jobs=n_jobs):  # an inner grouped search uses the same number of processes
+        estimator.fit(train.X, train.y, groups=train.groups)
     fit_time = time.perf_counter() - start
     path = _write_submission(ws, name, estimator)
     public = submission_id = None

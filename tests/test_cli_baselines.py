@@ -1,0 +1,231 @@
+"""``ships cv``, ``ships baseline list|run`` and ``ships ui mlflow`` through typer's CliRunner."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import requests
+import typer
+from typer.testing import CliRunner
+
+from competition.cli._common import ShipsGroup
+from competition.cli.baselines import app as baseline_app
+from competition.cli.baselines import cv_app
+from competition.cli.mlflow_ui import app as ui_app
+
+runner = CliRunner()
+NAMES = ["dummy", "logreg", "knn", "xgboost", "cnn", "vgg16"]
+
+
+def make_root() -> typer.Typer:
+    """The ``ships`` app with these command groups (composed here until the root registers them)."""
+    from competition.cli import app
+
+    if "cv" in typer.main.get_command(app).commands:
+        return app
+    root = typer.Typer(cls=ShipsGroup, no_args_is_help=True, pretty_exceptions_enable=False)
+    root.add_typer(cv_app)
+    root.add_typer(baseline_app, name="baseline")
+    root.add_typer(ui_app, name="ui")
+    return root
+
+
+root = make_root()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _runs(ws, kind: str):
+    from mlflow import MlflowClient
+
+    client = MlflowClient(ws.tracking_uri)
+    exp = client.get_experiment_by_name("ships")
+    return client.search_runs([exp.experiment_id], filter_string=f"tags.`ships.kind` = '{kind}'")
+
+
+def test_baseline_list_names_every_baseline():
+    result = runner.invoke(root, ["baseline", "list"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    for name in NAMES:
+        assert f"baselines.{name}" in result.output
+    listed = json.loads(runner.invoke(root, ["baseline", "list", "--json"]).stdout)
+    assert [b["name"] for b in listed] == NAMES and all(b["description"] for b in listed)
+
+
+def test_cv_json_and_its_mlflow_runs(workspace):
+    result = runner.invoke(root, ["cv", "dummy", "-w", str(workspace.root), "--folds", "3", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    assert out["model"] == "dummy" and out["n_chips"] == 3210
+    (res,) = out["results"]
+    assert res["cv"] == "date" and res["n_splits"] == 3 and len(res["folds"]) == 3
+    assert res["mean"]["roc_auc"] == 0.5 and res["splitter"] == "StratifiedGroupKFold by acquisition day"
+    parents = [r for r in _runs(workspace, "cv") if "mlflow.parentRunId" not in r.data.tags]
+    assert [r.info.run_id for r in parents] == [res["mlflow_run_id"]]
+    assert parents[0].data.metrics["cv_roc_auc"] == 0.5 and parents[0].data.tags["ships.split_hash"] == workspace.split_hash
+
+
+def test_cv_twice_shows_the_splits_side_by_side(workspace):
+    result = runner.invoke(root, ["cv", "dummy", "-w", str(workspace.root), "--cv", "random", "--cv", "date",
+                                  "--folds", "3"], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "KFold (leaky)" in result.output and "StratifiedGroupKFold by acquisition day" in result.output
+    assert "random − date" in result.output and "date (3 folds)" in result.output
+    assert "0.5000 ± 0.0000" in result.output
+
+
+def test_official_folds_by_default(workspace):
+    result = runner.invoke(root, ["cv", "dummy", "-w", str(workspace.root)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "PredefinedSplit (official folds by acquisition day)" in result.output
+    assert "fold 4" in result.output and "mean ± std" in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["cv", "resnet"], "Error: unknown model 'resnet'; expected one of: dummy, logreg, knn, xgboost, cnn, vgg16"),
+    (["baseline", "run", "resnet"], "Error: unknown model 'resnet'; expected one of: dummy, logreg"),
+    (["cv", "dummy", "--folds", "1"], "Error: --folds=1 is invalid; expected an int >= 2"),
+    (["cv", "dummy", "--folds", "500"], "Error: --folds=500 is more than the 124 groups; expected --folds <= 124"),
+    (["cv", "dummy", "--cv", "scene", "--folds", "900"], "Error: --folds=900 is more than the"),
+    (["baseline", "run", "dummy", "--folds", "1"], "Error: --folds=1 is invalid"),
+])
+def test_bad_input_exits_1_with_the_reason(workspace, args, message):
+    result = runner.invoke(root, [*args, "-w", str(workspace.root)])
+    assert result.exit_code == 1, result.output
+    assert message in result.output
+    assert "folds 0:" not in result.output  # nothing was trained
+
+
+def test_workspace_without_train_data(workspace):
+    (workspace.public_dir / "train.csv").unlink()
+    result = runner.invoke(root, ["cv", "dummy", "-w", str(workspace.root)])
+    assert result.exit_code == 1 and "missing public/train.csv" in result.output
+
+
+def test_missing_workspace(tmp_path):
+    result = runner.invoke(root, ["baseline", "run", "dummy", "-w", str(tmp_path / "none")])
+    assert result.exit_code == 1 and "no such workspace; create one with `ships init" in result.output
+
+
+@pytest.mark.parametrize("via_env", [False, True])
+def test_unreachable_tracking_uri_fails_before_training(workspace, via_env):
+    uri = f"http://127.0.0.1:{_free_port()}"
+    args = ["baseline", "run", "dummy", "-w", str(workspace.root), "--submit"]
+    result = runner.invoke(root, args, env={"MLFLOW_TRACKING_URI": uri}) if via_env else \
+        runner.invoke(root, [*args, "--tracking-uri", uri])
+    assert result.exit_code == 1, result.output
+    assert f"Error: MLflow tracking store {uri} is not reachable" in result.output
+    assert not (workspace.root / "baseline_submissions").exists()
+    from leaderboard.submit import open_store
+
+    assert open_store(workspace).submissions() == []
+
+
+def test_baseline_run_submits_saves_and_logs(workspace, tmp_path):
+    model_path = tmp_path / "models" / "dummy.joblib"
+    result = runner.invoke(root, ["baseline", "run", "dummy", "-w", str(workspace.root), "--submit", "--save",
+                                  str(model_path), "--folds", "3", "--n-jobs", "2", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.stdout)
+    sub = workspace.root / "baseline_submissions" / "dummy.csv"
+    assert out["submission"] == str(sub) and sub.read_text().startswith("id,ship\n")
+    assert len(sub.read_text().splitlines()) == 1 + len(workspace.test_ids())
+    assert out["public"]["roc_auc"] == 0.5 and "private" not in json.dumps(out)
+    from leaderboard.submit import open_store
+
+    (record,) = open_store(workspace).submissions()
+    assert record.team == "baseline-dummy" and record.kind == "baseline" and record.id == out["submission_id"]
+    from baselines.persist import load_model
+
+    test = workspace.load_test()
+    proba = load_model(model_path).predict_proba(test.X[:5])
+    assert proba.shape == (5, 2)
+    (run,) = [r for r in _runs(workspace, "baseline") if "mlflow.parentRunId" not in r.data.tags]
+    assert run.info.run_id == out["mlflow_run_id"]
+    assert run.data.metrics["public_roc_auc"] == 0.5 and run.data.metrics["cv_roc_auc"] == 0.5
+    assert run.data.tags["ships.team"] == "baseline-dummy" and run.data.tags["ships.file_sha256"] == out["file_sha256"]
+
+
+def test_baseline_run_table_output(workspace):
+    result = runner.invoke(root, ["baseline", "run", "dummy", "-w", str(workspace.root), "--folds", "2"],
+                           terminal_width=200)
+    assert result.exit_code == 0, result.output
+    assert "Not submitted; re-run with --submit" in result.output and "MLflow run" in result.output
+
+
+def test_every_option_has_help():
+    command = typer.main.get_command(root)
+    leaves = [command.commands["cv"], *command.commands["baseline"].commands.values(),
+              *command.commands["ui"].commands.values()]
+    for cmd in leaves:
+        assert (cmd.help or "").strip()
+        for param in cmd.params:
+            if param.param_type_name == "option" and param.name != "help":
+                assert (param.help or "").strip(), f"{cmd.name} {param.opts[0]} has no help"
+
+
+def test_ui_mlflow_serves_the_workspace_store(workspace, tmp_path):
+    from competition.tracking import Tracker
+
+    run_id = Tracker(workspace.tracking_uri).log_submission("ui-team", "", "aa" * 32, workspace.split_hash,
+                                                            {"roc_auc": 0.7})
+    port = _free_port()
+    script = ("import sys; sys.argv = ['ships', 'ui', 'mlflow', '-w', sys.argv[1], '--port', sys.argv[2]]\n"
+              "from tests.test_cli_baselines import make_root\nmake_root()()")
+    proc = subprocess.Popen([sys.executable, "-c", script, str(workspace.root), str(port)], cwd=_repo(),
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                if requests.get(f"{url}/health", timeout=3).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, proc.stdout.read().decode()[-2000:]
+            time.sleep(0.3)
+        run = requests.get(f"{url}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=10).json()["run"]
+        assert {m["key"]: m["value"] for m in run["data"]["metrics"]} == {"public_roc_auc": 0.7}
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        proc.wait(timeout=30)
+
+
+def test_ui_mlflow_port_in_use(workspace):
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = runner.invoke(root, ["ui", "mlflow", "-w", str(workspace.root), "--port", str(port)])
+    assert result.exit_code == 1 and f"Error: --port {port} is in use on 127.0.0.1" in result.output
+
+
+def _repo() -> str:
+    return os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_submission_file_keeps_the_ranking(workspace):
+    """Probabilities are written with 8 significant digits, so tiny ones keep their order."""
+    from competition.cli.baselines import _write_submission
+
+    class Tiny:
+        def predict_proba(self, X):
+            p = np.linspace(1e-9, 1e-7, len(X))
+            return np.c_[1 - p, p]
+
+    path = _write_submission(workspace, "tiny", Tiny())
+    values = [float(line.split(",")[1]) for line in path.read_text().splitlines()[1:]]
+    assert len(set(values)) == len(values)

@@ -1,0 +1,76 @@
+"""``ships demo``: the competition end to end on the bundled real chips."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import competition.cli.demo as demo_module
+from competition.cli._common import ShipsGroup
+
+runner = CliRunner()
+
+
+def make_root() -> typer.Typer:
+    """The ``ships`` app with ``demo`` (composed here until the root registers it)."""
+    from competition.cli import app
+
+    if "demo" in typer.main.get_command(app).commands:
+        return app
+    root = typer.Typer(cls=ShipsGroup, no_args_is_help=True, pretty_exceptions_enable=False)
+    root.add_typer(demo_module.app)
+    root.add_typer(typer.Typer(), name="unused")  # keeps `demo` a subcommand, as in the real root
+    return root
+
+
+root = make_root()
+
+
+def _submissions(path):
+    from competition.workspace import Workspace
+    from leaderboard.submit import open_store
+
+    return open_store(Workspace.open(path)).submissions()
+
+
+def test_demo_creates_the_workspace_then_reuses_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(demo_module, "DEMO_BASELINES", ("dummy", "knn"))
+    path = tmp_path / "demo"
+    result = runner.invoke(root, ["demo", "-w", str(path)], terminal_width=200)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert f"Creating workspace {path} from the 4000 bundled ShipsNet chips" in out
+    assert "[1/2] baseline dummy" in out and "[2/2] baseline knn" in out and "5/5 folds" in out
+    assert "Public leaderboard (ROC AUC, higher is better)" in out
+    assert "baseline-knn" in out and "baseline-dummy" in out
+    for hint in ("ships ui mlflow --workspace", "ships serve --workspace", "ships leaderboard --workspace"):
+        assert hint in out
+    teams = sorted(r.team for r in _submissions(path))
+    assert teams == ["baseline-dummy", "baseline-knn"]
+    assert sorted(p.name for p in (path / "baseline_submissions").iterdir()) == ["dummy.csv", "knn.csv"]
+
+    monkeypatch.setattr(demo_module, "DEMO_BASELINES", ("dummy",))
+    again = runner.invoke(root, ["demo", "-w", str(path)], terminal_width=200)
+    assert again.exit_code == 0, again.output
+    assert f"Reusing workspace {path}" in again.output and len(_submissions(path)) == 3
+
+
+def test_demo_refuses_a_folder_that_is_not_a_workspace(tmp_path):
+    (tmp_path / "notes.txt").write_text("hello")
+    result = runner.invoke(root, ["demo", "-w", str(tmp_path)])
+    assert result.exit_code == 1 and "not a workspace (no ships.toml)" in result.output
+
+
+@pytest.mark.slow
+def test_full_demo_under_ten_minutes(tmp_path):
+    start = time.monotonic()
+    result = runner.invoke(root, ["demo", "-w", str(tmp_path / "demo")], terminal_width=200)
+    elapsed = time.monotonic() - start
+    assert result.exit_code == 0, result.output
+    assert elapsed < 600, f"the demo took {elapsed:.0f} s"
+    public = {r.team: r.public_score for r in _submissions(tmp_path / "demo")}
+    assert public["baseline-dummy"] == 0.5
+    assert public["baseline-logreg"] > 0.97 and public["baseline-xgboost"] > 0.98 and public["baseline-knn"] > 0.98
