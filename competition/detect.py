@@ -24,11 +24,13 @@ __all__ = [
     "CHIP_SIZE",
     "Detections",
     "check_scene",
+    "check_scene_size",
     "make_windows",
     "score_windows",
     "boxes_from_heatmap",
     "box_iou",
     "non_max_suppression",
+    "check_detect_params",
     "detect_scene",
     "write_detections_csv",
     "write_detections_geojson",
@@ -95,13 +97,17 @@ def check_scene(image: np.ndarray, where: str = "scene") -> np.ndarray:
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
         found = f"{type(image).__name__} {getattr(image, 'shape', '')} {getattr(image, 'dtype', '')}".strip()
         raise ParameterError(f"{where}: expected an (H, W, 3) uint8 RGB array, got {found}")
-    height, width = image.shape[:2]
+    check_scene_size(image.shape[1], image.shape[0], where)
+    return image
+
+
+def check_scene_size(width: int, height: int, where: str = "scene") -> None:
+    """Raise :class:`DataError` (with both sizes) if a ``width`` x ``height`` scene is smaller than one chip."""
     if height < CHIP_SIZE or width < CHIP_SIZE:
         raise DataError(
             f"{where}: scene is {width}x{height} pixels, smaller than one {CHIP_SIZE}x{CHIP_SIZE} chip; "
             f"expected a scene at least {CHIP_SIZE}x{CHIP_SIZE} pixels"
         )
-    return image
 
 
 def _check_int(name: str, value: int, low: int = 1) -> int:
@@ -238,6 +244,14 @@ def non_max_suppression(boxes: np.ndarray, scores: np.ndarray, iou_threshold: fl
     return np.asarray(keep, dtype=np.int64)
 
 
+def check_detect_params(*, stride: int, threshold: float, iou_threshold: float, batch_size: int) -> None:
+    """Raise :class:`ParameterError`, naming the argument and its value, for a setting out of range."""
+    _check_int("stride", stride)
+    _check_int("batch_size", batch_size)
+    _check_fraction("threshold", threshold, low_open=False)
+    _check_fraction("iou_threshold", iou_threshold, low_open=True)
+
+
 def detect_scene(
     image: np.ndarray,
     model,
@@ -280,10 +294,7 @@ def detect_scene(
     ModelError
         If the model has no ``predict_proba`` or returns the wrong shape.
     """
-    stride = _check_int("stride", stride)
-    batch_size = _check_int("batch_size", batch_size)
-    threshold = _check_fraction("threshold", threshold, low_open=False)
-    _check_fraction("iou_threshold", iou_threshold, low_open=True)
+    check_detect_params(stride=stride, threshold=threshold, iou_threshold=iou_threshold, batch_size=batch_size)
     windows = make_windows(image, stride)
     heatmap = score_windows(windows, model, batch_size=batch_size, progress=progress)
     boxes, scores = boxes_from_heatmap(heatmap, stride, threshold)

@@ -15,12 +15,13 @@ from pathlib import Path
 import numpy as np
 
 from competition.data import Chips, load_bundled, make_groups
-from competition.detect import CHIP_SIZE, Detections, box_iou, check_scene, detect_scene
+from competition.detect import CHIP_SIZE, Detections, box_iou, check_scene, check_scene_size, detect_scene
 from competition.errors import DataError, ParameterError
 from competition.split import make_split
 
 __all__ = [
     "read_scene",
+    "check_scene_file",
     "split_bundled",
     "find_water",
     "PastedScene",
@@ -47,9 +48,20 @@ def read_scene(path: Path) -> np.ndarray:
     DataError
         If the file is missing, is not an image, or is smaller than one 80x80 chip.
     """
+    return _open_scene(Path(path), decode=True)
+
+
+def check_scene_file(path: Path) -> tuple[int, int]:
+    """``(width, height)`` of a scene file, from its header only (cheap): the checks of :func:`read_scene`
+    but for a damaged body, which only decoding finds."""
+    image = _open_scene(Path(path), decode=False)
+    return (image.shape[1], image.shape[0]) if isinstance(image, np.ndarray) else image
+
+
+def _open_scene(path: Path, decode: bool):
+    """The scene as an array (``decode``), or its ``(width, height)`` from the header of an image file."""
     from PIL import Image, UnidentifiedImageError
 
-    path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file; expected a scene image (PNG, JPEG, TIFF, ...)")
     with path.open("rb") as fh:
@@ -59,19 +71,19 @@ def read_scene(path: Path) -> np.ndarray:
             image = np.load(path, mmap_mode="r", allow_pickle=False)
         except (ValueError, OSError) as exc:
             raise DataError(f"{path}: not a readable .npy array ({exc}); expected an (H, W, 3) uint8 array") from exc
-    else:
         try:
-            with Image.open(path) as im:
-                image = np.asarray(im.convert("RGB"))
-        except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
-            raise DataError(
-                f"{path}: not a readable image ({exc}); expected a scene in a format Pillow reads "
-                "(PNG, JPEG, TIFF, ...) or an (H, W, 3) uint8 .npy array"
-            ) from exc
+            return check_scene(image, str(path))
+        except ParameterError as exc:
+            raise DataError(str(exc)) from exc
     try:
-        return check_scene(image, str(path))
-    except ParameterError as exc:
-        raise DataError(str(exc)) from exc
+        with Image.open(path) as im:
+            check_scene_size(*im.size, where=str(path))
+            return np.asarray(im.convert("RGB")) if decode else im.size
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
+        raise DataError(
+            f"{path}: not a readable image ({exc}); expected a scene in a format Pillow reads "
+            "(PNG, JPEG, TIFF, ...) or an (H, W, 3) uint8 .npy array"
+        ) from exc
 
 
 def split_bundled(*, seed: int = 0, test_size: float = 0.2, group_by: str = "date", public_fraction: float = 0.3,

@@ -112,13 +112,17 @@ def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
     (["{small}"], "small.png: scene is 70x50 pixels, smaller than one 80x80 chip"),
     (["{scene}", "--stride", "0"], "stride=0 is invalid; expected an int >= 1"),
     (["{scene}", "--threshold", "2"], "threshold=2.0 is invalid; expected a number in [0, 1]"),
+    (["{scene}", "--batch-size", "0"], "batch_size=0 is invalid; expected an int >= 1"),
+    (["{scene}", "{notes}", "--stride", "5"], "notes.png: not a readable image"),
+    (["{scene}"], "none: no such workspace; create one with `ships init"),  # the baseline needs one
     (["{scene}", "--model", "nosuch"], "--model 'nosuch' is neither a baseline name"),
 ])
-def test_bad_input_is_an_error_message_and_exit_1(args, message, model_path, tmp_path):
+def test_bad_input_is_an_error_message_and_exit_1(args, message, tmp_path):
+    """Reported before any model is fitted: the workspace the model would need does not exist."""
     paths = {**_bad_inputs(tmp_path), "scene": SCENE_CROP}
-    argv = ["detect", *(a.format(**paths) for a in args), "--out", str(tmp_path / "o")]
+    argv = ["detect", *(a.format(**paths) for a in args), "--out", str(tmp_path / "o"), "-w", str(tmp_path / "none")]
     if "--model" not in argv:
-        argv += ["--model", str(model_path)]
+        argv += ["--model", "dummy"]
     result = runner.invoke(root, argv)
     assert result.exit_code == 1, result.output
     assert f"Error: " in result.output and message in result.output, result.output

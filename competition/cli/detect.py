@@ -63,13 +63,17 @@ def detect(
     json_out: JsonOpt = False,
 ) -> None:
     """Find ships in full satellite scenes: slide the chip classifier, merge boxes, write tables and images."""
-    from competition.scenes import read_scene
+    from competition.detect import check_detect_params
+    from competition.scenes import check_scene_file, read_scene
 
+    params = {"stride": stride, "threshold": threshold, "iou_threshold": iou, "batch_size": batch_size}
+    check_detect_params(**params)  # every cheap check before a model is fitted or loaded
+    for scene in scenes:
+        check_scene_file(scene)
     estimator, model_note = _load_model(model, workspace, tracking_uri)
-    test_part = _test_part(workspace) if evaluate else None
+    test_part, part_note = _test_part(workspace) if evaluate else (None, "")
     out.mkdir(parents=True, exist_ok=True)
     results, stems = [], set()
-    params = {"stride": stride, "threshold": threshold, "iou_threshold": iou, "batch_size": batch_size}
     for k, scene in enumerate(scenes):
         image = read_scene(scene)
         stem = _unique_stem(scene, stems)
@@ -81,6 +85,9 @@ def detect(
         return
     typer.echo(model_note)
     _print_summary(results, evaluate, out)
+    if evaluate:
+        typer.echo(f"Pasted chips: the locked test part of {part_note}; a model trained on them would be "
+                   "measured on its own training data.")
 
 
 def _load_model(spec: str, workspace: Path, tracking_uri: str | None):
@@ -113,15 +120,15 @@ def _load_model(spec: str, workspace: Path, tracking_uri: str | None):
 
 
 def _test_part(workspace: Path):
-    """Locked test-part chips (with labels) to paste: the workspace's own split, or the default one."""
+    """Locked test-part chips (with labels) to paste, from the workspace's own split or the default one, and a note."""
     from competition.scenes import split_bundled
 
     if not Path(workspace).exists():
-        return split_bundled()[1]
+        return split_bundled()[1], "the default split (seed 0, as a plain `ships init`)"
     config = open_workspace(workspace).config
     return split_bundled(seed=config.seed, test_size=config.test_size, group_by=config.group_by,
                          public_fraction=config.public_fraction, n_splits=config.n_splits,
-                         expect_sha256=config.data_sha256)[1]
+                         expect_sha256=config.data_sha256)[1], f"the split of {workspace}"
 
 
 def _unique_stem(scene: Path, seen: set[str]) -> str:
