@@ -376,3 +376,16 @@ def test_make_test_bed_is_reproducible(parts):
     np.testing.assert_array_equal(a.image, b.image)
     with pytest.raises(ParameterError, match="only 1 are available"):
         make_test_bed(scene, test.X[:2], np.array([1, 0]), n_ships=2, n_no_ships=0)
+
+
+def test_check_scene_file_reads_the_header_only(tmp_path):
+    from competition.scenes import check_scene_file
+
+    assert check_scene_file(SCENE_CROP) == (1000, 700)
+    np.save(tmp_path / "s.npy", coded_scene(90, 110))
+    assert check_scene_file(tmp_path / "s.npy") == (110, 90)
+    truncated = tmp_path / "cut.png"
+    truncated.write_bytes(SCENE_CROP.read_bytes()[:5000])
+    assert check_scene_file(truncated) == (1000, 700)  # the header is intact ...
+    with pytest.raises(DataError, match=r"cut.png: not a readable image"):
+        read_scene(truncated)  # ... the body is not
