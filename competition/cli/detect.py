@@ -188,8 +188,10 @@ class _progress:
         from rich.console import Console
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeRemainingColumn
 
+        console = Console(stderr=True)
         self._bar = Progress("{task.description}", BarColumn(), MofNCompleteColumn(), "windows",
-                             TimeRemainingColumn(), console=Console(stderr=True), transient=True, disable=quiet)
+                             TimeRemainingColumn(), console=console, transient=True,
+                             disable=quiet or not console.is_terminal)
         self._task = self._bar.add_task(label, total=None)
 
     def __enter__(self):
@@ -208,8 +210,9 @@ def _print_summary(results: list[dict], evaluate: bool, out: Path) -> None:
     from rich.table import Table
 
     table = Table(title="Ship finder")
-    for col in ("scene", "pixels", "windows", "windows/s", "detections"):
-        table.add_column(col, justify="left" if col == "scene" else "right")
+    table.add_column("scene", overflow="fold")
+    for col in ("pixels", "windows", "windows/s", "detections"):
+        table.add_column(col, justify="right")
     for r in results:
         table.add_row(Path(r["scene"]).name, f"{r['width']}x{r['height']}", f"{r['n_windows']:,}",
                       f"{r['windows_per_second']:,.0f}", str(r["n_detections"]))
@@ -225,8 +228,9 @@ def _print_evaluation(results: list[dict]) -> None:
     from rich.table import Table
 
     table = Table(title="Test bed: locked test-part chips pasted into the water")
-    for col in ("scene", "ships found", "recall", "precision", "no-ship fired", "dup.", "elsewhere"):
-        table.add_column(col, justify="left" if col == "scene" else "right")
+    table.add_column("scene", overflow="fold")
+    for col in ("ships found", "recall", "precision", "no-ship hit", "dup.", "elsewhere"):
+        table.add_column(col, justify="right", no_wrap=True)
     tot = {"tp": 0, "ships": 0, "fp": 0, "fired": 0, "no": 0, "dup": 0, "else": 0}
     for r in results:
         e = r["evaluation"]
@@ -242,5 +246,6 @@ def _print_evaluation(results: list[dict]) -> None:
         table.add_row("all", f"{tot['tp']}/{tot['ships']}", f"{recall:.2f}", f"{precision:.2f}",
                       f"{tot['fired']}/{tot['no']}", str(tot["dup"]), str(tot["else"]))
     Console().print(table)
-    typer.echo("Boxes: green pasted ships, blue pasted no-ship chips, red detections. 'elsewhere' counts detections "
-               "off the pasted chips: real ships of the scene or false alarms.")
+    typer.echo("Boxes: green pasted ships, blue pasted no-ship chips, red detections. 'no-ship hit': pasted no-ship "
+               "chips detected; 'dup.': second boxes on one ship; 'elsewhere': detections off the pasted chips "
+               "(real ships of the scene or false alarms).")
