@@ -81,7 +81,7 @@ def test_windows_are_views_at_the_right_places(height, width, stride):
     n_rows, n_cols = (height - CHIP_SIZE) // stride + 1, (width - CHIP_SIZE) // stride + 1
     assert windows.shape == (n_rows, n_cols, CHIP_SIZE, CHIP_SIZE, 3)
     assert np.shares_memory(windows, image)
-    assert not windows.flags["OWNDATA"]
+    assert not windows.flags["OWNDATA"] and not windows.flags["WRITEABLE"]
     for r in range(n_rows):
         for c in range(n_cols):
             np.testing.assert_array_equal(windows[r, c], image[r * stride: r * stride + 80, c * stride: c * stride + 80])
