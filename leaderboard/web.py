@@ -44,6 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from competition.errors import ShipsError, StoreError
 from competition.scoring import METRICS, PRIMARY_METRIC
+from competition.tracking_job import log_submission_in_background, submission_run
 from leaderboard.charts import roc_chart_svg, score_chart_svg
 from leaderboard.store import Store
 from leaderboard.web_board import BoardCache, send_body
@@ -65,7 +66,8 @@ _JSON = "application/json"
 _BOARDS = {"public": False, "private": True}
 
 
-def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5) -> FastAPI:
+def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5,
+             tracking_uri: str | None = None) -> FastAPI:
     """The FastAPI application of the web view of one competition workspace.
 
     Parameters
@@ -78,6 +80,9 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
         Seconds during which the leaderboard reuses its last reading of ``Store.revision()``:
         a write made elsewhere (the CLI, another server) shows within that delay; one made
         through this app shows at once.  0 reads the revision on every request.
+    tracking_uri : str, optional
+        When given, every accepted upload is logged as an MLflow run there, from a child
+        process (as ``ships score`` does), after the response is built.
 
     Returns
     -------
@@ -85,7 +90,7 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
         Serve it with uvicorn (``ships serve``).
     """
     owned = store is None
-    site = _Site(workspace, store or Store.open(workspace.store_url), revision_ttl)
+    site = _Site(workspace, store or Store.open(workspace.store_url), revision_ttl, tracking_uri)
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -123,8 +128,8 @@ class _SecurityHeaders:
 class _Site:
     """The workspace, the store, the templates and the caches of one app."""
 
-    def __init__(self, ws, store: Store, revision_ttl: float):
-        self.ws, self.store = ws, store
+    def __init__(self, ws, store: Store, revision_ttl: float, tracking_uri: str | None):
+        self.ws, self.store, self.tracking_uri = ws, store, tracking_uri
         self.env = _make_env(ws)
         self.board = BoardCache(store, self._build_board, revision_ttl)
         self.roc = lru_cache(maxsize=1024)(lambda sha: public_roc(ws, sha))
@@ -297,6 +302,9 @@ def _add_upload(app: FastAPI, site: _Site) -> None:
             data = form.data
             result = await upload(ws, site.store, form.token if token_from_form else token, form)
             site.board.invalidate()
+            if site.tracking_uri:
+                run = submission_run(ws, result, form.message)
+                log_submission_in_background(site.tracking_uri, run, ws.root / "tracking.log")
         except ShipsError as exc:
             problems = getattr(exc, "problems", [])
             return None, (str(exc), problems), status_for(exc, data, limit)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -134,3 +135,78 @@ def test_scoring_path_stays_light(workspace, command):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     assert "HEAVY []" in out.stdout
+
+
+def test_the_child_process_logs_the_submission_run(workspace, tmp_path):
+    import mlflow
+
+    from competition.tracking_job import log_submission_in_background, submission_run
+    from leaderboard.submit import SubmitResult
+
+    path = tmp_path / "sub.csv"
+    _write_split_submission(workspace, path)
+    result = runner.invoke(app, ["score", str(path), "-w", str(workspace.root), "--team", "alpha",
+                                 "--message", "first try", "--no-track", "--json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    [record] = _store_rows(workspace)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    run = submission_run(workspace, SubmitResult(record, out["public"], out["file_sha256"]), "first try")
+    child = log_submission_in_background(uri, run, tmp_path / "tracking.log")
+    assert child.wait(timeout=240) == 0, (tmp_path / "tracking.log").read_text()
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    [experiment] = [e for e in client.search_experiments() if e.name == "ships"]
+    [logged] = client.search_runs([experiment.experiment_id])
+    assert logged.data.tags["ships.team"] == "alpha" and logged.data.tags["ships.kind"] == "submission"
+    assert logged.data.tags["ships.file_sha256"] == out["file_sha256"]
+    assert logged.data.metrics["public_roc_auc"] == 1.0
+    assert not any(k.startswith("private") for k in logged.data.metrics)  # Private only at finalize
+
+
+def test_unreachable_tracking_store_is_a_warning_in_the_log_never_a_lost_score(workspace, tmp_path):
+    sample = workspace.public_dir / "sample_submission.csv"
+    result = runner.invoke(app, ["score", str(sample), "-w", str(workspace.root),
+                                 "--tracking-uri", "http://127.0.0.1:9/"])
+    assert result.exit_code == 0, result.output
+    assert len(_store_rows(workspace)) == 1
+    log = workspace.root / "tracking.log"
+    deadline = time.time() + 240
+    while time.time() < deadline and "not logged to MLflow" not in (log.read_text() if log.exists() else ""):
+        time.sleep(1)
+    assert "scored and stored but not logged to MLflow" in log.read_text()
+
+
+def test_finalize_logs_private_metrics_to_mlflow(workspace, tmp_path):
+    import mlflow
+
+    path = tmp_path / "sub.csv"
+    _write_split_submission(workspace, path)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    scored = runner.invoke(app, ["score", str(path), "-w", str(workspace.root), "--team", "alpha", "--no-track"])
+    assert scored.exit_code == 0, scored.output
+    result = runner.invoke(app, ["finalize", "-w", str(workspace.root), "--yes", "--tracking-uri", uri])
+    assert result.exit_code == 0, result.output
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    [experiment] = [e for e in client.search_experiments() if e.name == "ships"]
+    [logged] = client.search_runs([experiment.experiment_id])
+    assert logged.data.tags["ships.team"] == "alpha"
+    assert logged.data.metrics["private_roc_auc"] == 0.0  # the Private half was inverted
+
+
+def test_web_uploads_are_logged_like_ships_score(workspace, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from leaderboard.store import Store
+    from leaderboard.web import make_app
+
+    token = Store.open(workspace.store_url).add_team("web-team")
+    client = TestClient(make_app(workspace, tracking_uri="http://127.0.0.1:9/"))
+    sample = (workspace.public_dir / "sample_submission.csv").read_bytes()
+    response = client.post("/api/submissions", files={"file": ("s.csv", sample)},
+                           headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 201, response.text
+    log = workspace.root / "tracking.log"
+    deadline = time.time() + 240
+    while time.time() < deadline and "not logged to MLflow" not in (log.read_text() if log.exists() else ""):
+        time.sleep(1)
+    assert "'web-team' was scored and stored but not logged to MLflow" in log.read_text()

@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Optional
 
 import typer
 from typer.core import TyperGroup
 
 from competition.errors import ShipsError
 
-__all__ = ["ShipsGroup", "WorkspaceOpt", "JsonOpt", "default_workspace", "open_workspace", "echo_json", "fail"]
+__all__ = ["ShipsGroup", "WorkspaceOpt", "JsonOpt", "TrackingOpt", "default_workspace", "open_workspace", "echo_json", "fail"]
 
 
 class ShipsGroup(TyperGroup):
@@ -48,6 +48,16 @@ WorkspaceOpt = Annotated[
 ]
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
+
+TrackingOpt = Annotated[
+    Optional[str],
+    typer.Option(
+        "--tracking-uri",
+        envvar="MLFLOW_TRACKING_URI",
+        show_envvar=False,
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the workspace's mlflow.db).",
+    ),
+]
 
 
 def open_workspace(path: Path):

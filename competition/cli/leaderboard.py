@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from competition.cli._common import JsonOpt, WorkspaceOpt, echo_json, fail, open_workspace
+from competition.cli._common import JsonOpt, TrackingOpt, WorkspaceOpt, echo_json, fail, open_workspace
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -209,22 +209,37 @@ def select(
 def finalize(
     workspace: WorkspaceOpt,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
+    tracking_uri: TrackingOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Close submissions, pick finals for teams that chose none, and reveal the Private leaderboard."""
-    with _opened(workspace) as (_, store):
+    with _opened(workspace) as (ws, store):
         if not yes:
             typer.confirm("Finalize closes submissions for good and reveals the Private scores. Continue?",
                           abort=True, err=True)
         result = store.finalize()
         if json_out:
             echo_json(result.to_dict())
-            return
-        typer.echo(f"Finalized at {_when(result.finalized_at)}: submissions are closed.")
-        if result.auto_selected:
-            typer.echo("Picked as finals (two best Public) for teams that selected none: "
-                       + ", ".join(map(str, result.auto_selected)))
-        _print_board(result.leaderboard, private=True)
+        else:
+            typer.echo(f"Finalized at {_when(result.finalized_at)}: submissions are closed.")
+            if result.auto_selected:
+                typer.echo("Picked as finals (two best Public) for teams that selected none: "
+                           + ", ".join(map(str, result.auto_selected)))
+            _print_board(result.leaderboard, private=True)
+        _log_private(tracking_uri or ws.tracking_uri, store.submissions())
+
+
+def _log_private(tracking_uri: str, records) -> None:
+    """Add the now revealed Private metrics to every submission's MLflow run (a warning on failure)."""
+    from competition.errors import TrackingError
+    from competition.tracking import Tracker
+
+    rows = [{"team": r.team, "file_sha256": r.file_sha256, "private": r.private, "submission_id": r.id,
+             "split_hash": r.split_hash} for r in records if r.private]
+    try:
+        Tracker(tracking_uri).log_private(rows)
+    except TrackingError as exc:
+        typer.echo(f"Warning: finalized, but the Private scores were not logged to MLflow: {exc}", err=True)
 
 
 @app.command()

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from competition.cli._common import JsonOpt, WorkspaceOpt, echo_json, open_workspace
+from competition.cli._common import JsonOpt, TrackingOpt, WorkspaceOpt, echo_json, open_workspace
 
 app = typer.Typer()
 
@@ -30,6 +30,8 @@ def score(
     workspace: WorkspaceOpt,
     team: Annotated[str, typer.Option("--team", help="Team the submission is recorded for (created if new).")] = "local",
     message: Annotated[str, typer.Option("--message", "-m", help="A note stored with the submission.")] = "",
+    tracking_uri: TrackingOpt = None,
+    track: Annotated[bool, typer.Option("--track/--no-track", help="Log the scored submission as an MLflow run.")] = True,
     json_out: JsonOpt = False,
 ) -> None:
     """Validate, score on the Public part, and record a submission (Private scores stay hidden)."""
@@ -39,8 +41,13 @@ def score(
     result = submit_file(ws, file, team=team, message=message)
     if json_out:
         echo_json({"id": result.record.id, "team": team, "file_sha256": result.file_sha256, "public": result.public})
-        return
-    print_public(result.public, title=f"Submission {result.record.id} by {team}: Public score")
+    else:
+        print_public(result.public, title=f"Submission {result.record.id} by {team}: Public score")
+    if track:
+        from competition.tracking_job import log_submission_in_background, submission_run
+
+        log_submission_in_background(tracking_uri or ws.tracking_uri, submission_run(ws, result, message),
+                                     ws.root / "tracking.log")
 
 
 def print_public(public: dict, title: str) -> None:

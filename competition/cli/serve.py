@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from competition.cli._common import WorkspaceOpt, open_workspace
+from competition.cli._common import TrackingOpt, WorkspaceOpt, open_workspace
 
 __all__ = ["app"]
 
@@ -18,6 +18,8 @@ def serve(
     workspace: WorkspaceOpt,
     host: Annotated[str, typer.Option("--host", help="Address to listen on; 0.0.0.0 for every interface.")] = "127.0.0.1",
     port: Annotated[int, typer.Option("--port", min=1, max=65535, help="TCP port to listen on.")] = 8000,
+    tracking_uri: TrackingOpt = None,
+    track: Annotated[bool, typer.Option("--track/--no-track", help="Log every accepted upload as an MLflow run.")] = True,
 ) -> None:
     """Serve the leaderboard web pages, their JSON twins and submission upload over HTTP."""
     import uvicorn
@@ -25,6 +27,6 @@ def serve(
     from leaderboard.web import make_app
 
     ws = open_workspace(workspace)
-    web_app = make_app(ws)
+    web_app = make_app(ws, tracking_uri=(tracking_uri or ws.tracking_uri) if track else None)
     typer.echo(f"Serving the leaderboard of {ws.root} at http://{host}:{port}/ (Ctrl+C to stop)")
     uvicorn.run(web_app, host=host, port=port, log_level="info", proxy_headers=False)
