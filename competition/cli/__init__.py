@@ -5,10 +5,14 @@ from __future__ import annotations
 import typer
 
 from competition.cli._common import ShipsGroup
+from competition.cli.baselines import app as baseline_app
+from competition.cli.baselines import cv_app
 from competition.cli.data import app as data_app
+from competition.cli.demo import app as demo_app
 from competition.cli.detect import app as detect_app
 from competition.cli.init import app as init_app
 from competition.cli.leaderboard import app as leaderboard_app
+from competition.cli.mlflow_ui import app as ui_app
 from competition.cli.scoring import app as scoring_app
 from competition.cli.serve import app as serve_app
 
@@ -28,6 +32,10 @@ app.add_typer(scoring_app)
 app.add_typer(leaderboard_app)
 app.add_typer(detect_app)
 app.add_typer(serve_app)
+app.add_typer(cv_app)
+app.add_typer(baseline_app, name="baseline")
+app.add_typer(ui_app, name="ui")
+app.add_typer(demo_app)
 
 
 def main() -> None:
