@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
+from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import threadpool_limits
 
@@ -155,8 +156,11 @@ class ChipClassifier(ClassifierMixin, BaseEstimator):
         """
         X = check_chips(X)
         y = _check_labels(y, len(X))
-        with threadpool_limits(self.blas_threads, user_api="blas"):
-            return self._fit(X, y, groups)
+        try:
+            with threadpool_limits(self.blas_threads, user_api="blas"):
+                return self._fit(X, y, groups)
+        except InvalidParameterError as exc:  # a hyper-parameter given by the user: input, not a bug
+            raise ParameterError(f"invalid baseline parameter: {exc}") from exc
 
     def _fit(self, X, y, groups):
         if not self.param_grid:

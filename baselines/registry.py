@@ -94,4 +94,9 @@ def make_baseline(name: str, random_state=0, **params):
     if unknown and not takes_any:
         known = [p for p in accepted if p != "random_state"]
         raise ParameterError(f"baseline {name!r} takes no parameter {', '.join(unknown)}; expected some of: {', '.join(known)}")
-    return module.make_estimator(random_state=random_state, **params)
+    try:
+        return module.make_estimator(random_state=random_state, **params)
+    except TypeError as exc:
+        if "unexpected keyword argument" not in str(exc):
+            raise
+        raise ParameterError(f"baseline {name!r} does not take {', '.join(sorted(params))} ({exc})") from exc

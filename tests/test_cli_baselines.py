@@ -100,12 +100,32 @@ def test_official_folds_by_default(workspace):
     (["cv", "dummy", "--folds", "500"], "Error: --folds=500 is more than the 124 groups; expected --folds <= 124"),
     (["cv", "dummy", "--cv", "scene", "--folds", "900"], "Error: --folds=900 is more than the"),
     (["baseline", "run", "dummy", "--folds", "1"], "Error: --folds=1 is invalid"),
+    (["cv", "dummy", "-p", "bogus=1"], "Error: baseline 'dummy' takes no parameter bogus; expected some of: strategy"),
+    (["cv", "knn", "--weights", "none"], "Error: --weights applies to baselines that start from pretrained weights"),
+    (["baseline", "run", "cnn", "-p", "bogus=1"], "takes no parameter bogus"),
+    (["cv", "dummy", "-p", "no-equals"], "Error: --param 'no-equals' is invalid; expected KEY=VALUE"),
 ])
 def test_bad_input_exits_1_with_the_reason(workspace, args, message):
     result = runner.invoke(root, [*args, "-w", str(workspace.root)])
     assert result.exit_code == 1, result.output
     assert message in result.output
     assert "folds 0:" not in result.output  # nothing was trained
+
+
+def test_an_invalid_parameter_value_is_an_input_error(workspace):
+    result = runner.invoke(root, ["cv", "knn", "-w", str(workspace.root), "-p", "weights=none"])
+    assert result.exit_code == 1, result.output
+    assert ("Error: invalid baseline parameter: The 'weights' parameter of KNeighborsClassifier must be a str among "
+            "{'distance', 'uniform'}, a callable or None. Got 'none' instead.") in result.output
+
+
+def test_parameters_reach_the_baseline(workspace):
+    result = runner.invoke(root, ["cv", "dummy", "-w", str(workspace.root), "--folds", "2", "-p", "strategy=uniform",
+                                  "--json"])
+    assert result.exit_code == 0, result.output
+    (parent,) = [r for r in _runs(workspace, "cv") if "mlflow.parentRunId" not in r.data.tags]
+    assert parent.data.params["pipeline__model__strategy"] == "uniform"
+    assert json.loads(result.stdout)["results"][0]["mean"]["log_loss"] == pytest.approx(np.log(2))
 
 
 def test_workspace_without_train_data(workspace):

@@ -19,7 +19,8 @@ import typer
 
 from competition.cli._common import JsonOpt, WorkspaceOpt, echo_json, open_workspace
 
-__all__ = ["cv_app", "app", "BaselineOutcome", "run_baseline", "make_tracker", "fold_progress", "console"]
+__all__ = ["cv_app", "app", "BaselineOutcome", "run_baseline", "make_tracker", "fold_progress", "console",
+           "parse_params", "cv_fold_table", "cv_comparison_table", "public_auc"]
 
 cv_app = typer.Typer()
 app = typer.Typer(no_args_is_help=True, help="List the baselines, or run one: grouped CV, fit, predict, submit.")
@@ -37,6 +38,10 @@ FoldsOpt = Annotated[int, typer.Option("--folds", help="Number of CV folds (>= 2
 SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Seed of the model and of the shuffled splitters "
                                                 "(default: the workspace's seed; the official date folds are fixed).")]
 NJobsOpt = Annotated[int, typer.Option("--n-jobs", help="Folds trained at once (joblib processes); -1: one per CPU core.")]
+ParamOpt = Annotated[Optional[list[str]], typer.Option(
+    "--param", "-p", help="A parameter of the baseline as KEY=VALUE (repeatable), e.g. -p n_neighbors=15 -p epochs=5.")]
+WeightsOpt = Annotated[Optional[str], typer.Option(
+    "--weights", help="Starting weights of vgg16: imagenet, a local .h5 file, or none (same as -p weights=...).")]
 TrackingOpt = Annotated[Optional[str], typer.Option(
     "--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=False,
     help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the workspace's mlflow.db).")]
@@ -71,6 +76,36 @@ def fold_progress(con, description: str):
         bar.update(task, completed=done, total=total)
 
     return bar, callback
+
+
+def parse_params(items: list[str] | None, weights: str | None = None) -> dict:
+    """``["k=v", ...]`` to a dict; values read as Python literals (5, 0.1, True, None) or kept as text."""
+    import ast
+
+    from competition.errors import ParameterError
+
+    params = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        if not sep or not key.strip().isidentifier():
+            raise ParameterError(f"--param {item!r} is invalid; expected KEY=VALUE, e.g. --param n_neighbors=15")
+        try:
+            params[key.strip()] = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            params[key.strip()] = text
+    if weights is not None:
+        params["weights"] = weights
+    return params
+
+
+def _check_weights(name: str, params: dict, weights: str | None) -> None:
+    """``--weights`` is for baselines that start from pretrained weights (their estimator has ``weights``)."""
+    from baselines.registry import make_baseline
+    from competition.errors import ParameterError
+
+    if weights is not None and "weights" not in make_baseline(name, **params).get_params(deep=False):
+        raise ParameterError(f"--weights applies to baselines that start from pretrained weights (vgg16), not {name!r}; "
+                             "pass the baseline's own parameters with --param KEY=VALUE")
 
 
 def _load_train(ws):
@@ -114,6 +149,8 @@ def cv_command(
     folds: FoldsOpt = 5,
     seed: SeedOpt = None,
     n_jobs: NJobsOpt = 1,
+    param: ParamOpt = None,
+    weights: WeightsOpt = None,
     tracking_uri: TrackingOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -121,7 +158,9 @@ def cv_command(
     from baselines.registry import make_baseline
 
     kinds = list(dict.fromkeys(k.value for k in (cv or [CVKind.date])))
-    make_baseline(model)  # an unknown name fails here, listing the known ones
+    params = parse_params(param, weights)
+    make_baseline(model, **params)  # an unknown name or parameter fails here, before any data is read
+    _check_weights(model, params, weights)
     ws = open_workspace(workspace)
     train = _load_train(ws)
     _check_folds(folds, train, kinds)
@@ -130,7 +169,7 @@ def cv_command(
     con = console(stderr=True)
     results, run_ids = [], []
     for kind in kinds:
-        estimator = make_baseline(model, random_state=seed)
+        estimator = make_baseline(model, random_state=seed, **params)
         result = _cross_validate(estimator, train, kind, folds, seed, n_jobs, con, model, keep=True)
         run_ids.append(tracker.log_cv(result, model=model, split_hash=ws.split_hash, estimator=estimator))
         results.append(result)
@@ -245,7 +284,8 @@ class BaselineOutcome:
 
 
 def run_baseline(ws, name: str, *, tracker, submit: bool = False, save: Path | None = None, cv: str = "date",
-                 folds: int = 5, seed: int | None = None, n_jobs: int = 1, con=None) -> BaselineOutcome:
+                 folds: int = 5, seed: int | None = None, n_jobs: int = 1, params: dict | None = None,
+                 con=None) -> BaselineOutcome:
     """Grouped CV, fit on all of train, predict the test ids, write (and submit) the file, log to MLflow.
 
     The submission goes to ``<workspace>/baseline_submissions/NAME.csv``; with ``submit`` it is
@@ -260,9 +300,11 @@ def run_baseline(ws, name: str, *, tracker, submit: bool = False, save: Path | N
     con = con or console(stderr=True)
     train = _load_train(ws)
     _check_folds(folds, train, [cv])
-    result = _cross_validate(make_baseline(name, random_state=seed), train, cv, folds, seed, n_jobs, con, name)
+    params = params or {}
+    result = _cross_validate(make_baseline(name, random_state=seed, **params), train, cv, folds, seed, n_jobs, con,
+                             name)
     con.print(f"{name}: fitting on all {len(train.y)} train chips ...")
-    estimator = make_baseline(name, random_state=seed)
+    estimator = make_baseline(name, random_state=seed, **params)
     start = time.perf_counter()
     with parallel_config(n_jobs=n_jobs):  # an inner grouped search uses the same number of processes
         estimator.fit(train.X, train.y, groups=train.groups)
@@ -313,17 +355,21 @@ def run_command(
     folds: FoldsOpt = 5,
     seed: SeedOpt = None,
     n_jobs: NJobsOpt = 1,
+    param: ParamOpt = None,
+    weights: WeightsOpt = None,
     tracking_uri: TrackingOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
     """Run a baseline: CV, fit on all of train, predict the test ids, write (and --submit) the submission."""
     from baselines.registry import make_baseline
 
-    make_baseline(name)  # an unknown name fails here, listing the known ones
+    params = parse_params(param, weights)
+    make_baseline(name, **params)  # an unknown name or parameter fails here, before any data is read
+    _check_weights(name, params, weights)
     ws = open_workspace(workspace)
     tracker = make_tracker(ws, tracking_uri)
     outcome = run_baseline(ws, name, tracker=tracker, submit=submit, save=save, cv=cv.value, folds=folds, seed=seed,
-                           n_jobs=n_jobs)
+                           n_jobs=n_jobs, params=params)
     if json_out:
         echo_json(outcome.to_dict())
         return
