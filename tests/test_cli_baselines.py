@@ -115,8 +115,8 @@ def test_bad_input_exits_1_with_the_reason(workspace, args, message):
 def test_an_invalid_parameter_value_is_an_input_error(workspace):
     result = runner.invoke(root, ["cv", "knn", "-w", str(workspace.root), "-p", "weights=none"])
     assert result.exit_code == 1, result.output
-    assert ("Error: invalid baseline parameter: The 'weights' parameter of KNeighborsClassifier must be a str among "
-            "{'distance', 'uniform'}, a callable or None. Got 'none' instead.") in result.output
+    assert "Error: invalid baseline parameter: The 'weights' parameter of KNeighborsClassifier must be" in result.output
+    assert "Got 'none' instead." in result.output
 
 
 def test_parameters_reach_the_baseline(workspace):
