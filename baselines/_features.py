@@ -9,12 +9,14 @@ cross-validation: "tune inside, estimate outside".
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin, TransformerMixin, clone
 from sklearn.model_selection import GridSearchCV, StratifiedGroupKFold, StratifiedKFold
 from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from competition.data import CHIP_SHAPE
 from competition.errors import ParameterError
@@ -22,6 +24,17 @@ from competition.errors import ParameterError
 __all__ = ["ChipClassifier", "ChipPixels", "check_chips", "chip_pixels"]
 
 _CHUNK = 1024  # chips converted to float at a time
+
+
+@functools.cache
+def _threadpools() -> ThreadpoolController:
+    """One controller for the process: building one re-reads the loaded libraries (ms per call)."""
+    return ThreadpoolController()
+
+
+def _blas_limit(n_threads):
+    """Context manager limiting BLAS to ``n_threads`` (None: no limit)."""
+    return _threadpools().limit(limits=n_threads, user_api="blas")
 
 
 def check_chips(X, name: str = "X") -> np.ndarray:
@@ -157,7 +170,7 @@ class ChipClassifier(ClassifierMixin, BaseEstimator):
         X = check_chips(X)
         y = _check_labels(y, len(X))
         try:
-            with threadpool_limits(self.blas_threads, user_api="blas"):
+            with _blas_limit(self.blas_threads):
                 return self._fit(X, y, groups)
         except InvalidParameterError as exc:  # a hyper-parameter given by the user: input, not a bug
             raise ParameterError(f"invalid baseline parameter: {exc}") from exc
@@ -194,7 +207,7 @@ class ChipClassifier(ClassifierMixin, BaseEstimator):
         """Probabilities of no ship and ship, shape ``(n, 2)``."""
         check_is_fitted(self, "estimator_")
         X = check_chips(X)
-        with threadpool_limits(self.blas_threads, user_api="blas"):
+        with _blas_limit(self.blas_threads):
             return self.estimator_.predict_proba(X)
 
     def predict(self, X) -> np.ndarray:
