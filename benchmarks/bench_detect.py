@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from competition.detect import CHIP_SIZE, detect_scene, make_windows  # noqa: E402
+from competition.detect import CHIP_SIZE, detect_scene  # noqa: E402
 from competition.scenes import evaluate_scene, read_scene, split_bundled  # noqa: E402
 
 MB = 1024 * 1024

@@ -170,7 +170,7 @@ def roc_chart_svg(fpr: Sequence[float], tpr: Sequence[float], *, label: str = "R
     Markup
         An ``<svg>`` element.
     """
-    size, left, bottom, top, right = 340, 52, 44, 12, 14
+    size, left, top, right = 340, 52, 12, 14
     side = size - left - right
 
     def sx(v: float) -> float:

@@ -16,29 +16,12 @@ import requests
 import typer
 from typer.testing import CliRunner
 
-from competition.cli._common import ShipsGroup
-from competition.cli.baselines import app as baseline_app
-from competition.cli.baselines import cv_app
-from competition.cli.mlflow_ui import app as ui_app
 
 runner = CliRunner()
 NAMES = ["dummy", "logreg", "knn", "xgboost", "cnn", "vgg16"]
 
 
-def make_root() -> typer.Typer:
-    """The ``ships`` app with these command groups (composed here until the root registers them)."""
-    from competition.cli import app
-
-    if "cv" in typer.main.get_command(app).commands:
-        return app
-    root = typer.Typer(cls=ShipsGroup, no_args_is_help=True, pretty_exceptions_enable=False)
-    root.add_typer(cv_app)
-    root.add_typer(baseline_app, name="baseline")
-    root.add_typer(ui_app, name="ui")
-    return root
-
-
-root = make_root()
+from competition.cli import app as root
 
 
 def _free_port() -> int:

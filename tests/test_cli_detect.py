@@ -125,7 +125,7 @@ def test_bad_input_is_an_error_message_and_exit_1(args, message, tmp_path):
         argv += ["--model", "dummy"]
     result = runner.invoke(root, argv)
     assert result.exit_code == 1, result.output
-    assert f"Error: " in result.output and message in result.output, result.output
+    assert "Error: " in result.output and message in result.output, result.output
 
 
 def test_model_without_predict_proba_is_refused(tmp_path):

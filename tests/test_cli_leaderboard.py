@@ -154,7 +154,7 @@ def test_status_shows_use_and_reset(board):
     result = ships(board, "status", "--team", "ALPHA")
     assert result.exit_code == 0, result.output
     tomorrow = (datetime.now(timezone.utc) + timedelta(days=1)).strftime("%Y-%m-%d")
-    assert f"alpha: 2 of 5 submissions used on" in result.output
+    assert "alpha: 2 of 5 submissions used on" in result.output
     assert f"3 left; the quota resets at {tomorrow} 00:00 UTC" in result.output
     out = json.loads(ships(board, "status", "--team", "alpha", "--json").output)
     assert (out["used"], out["limit"], out["left"]) == (2, 5, 3)

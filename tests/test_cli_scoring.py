@@ -210,3 +210,15 @@ def test_web_uploads_are_logged_like_ships_score(workspace, tmp_path):
     while time.time() < deadline and "not logged to MLflow" not in (log.read_text() if log.exists() else ""):
         time.sleep(1)
     assert "'web-team' was scored and stored but not logged to MLflow" in log.read_text()
+
+
+def test_example_submissions_behave_as_documented(real_workspace_path):
+    from pathlib import Path
+
+    examples = Path(__file__).resolve().parents[1] / "submissions"
+    ok = runner.invoke(app, ["validate", str(examples / "prior.csv"), "-w", str(real_workspace_path)])
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(app, ["validate", str(examples / "broken.csv"), "-w", str(real_workspace_path)])
+    assert bad.exit_code == 1
+    for problem in ("has no row", "duplicate id", "is blank", "must be a number", "got 1.7"):
+        assert problem in bad.output

@@ -5,28 +5,14 @@ from __future__ import annotations
 import time
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
 import competition.cli.demo as demo_module
-from competition.cli._common import ShipsGroup
 
 runner = CliRunner()
 
 
-def make_root() -> typer.Typer:
-    """The ``ships`` app with ``demo`` (composed here until the root registers it)."""
-    from competition.cli import app
-
-    if "demo" in typer.main.get_command(app).commands:
-        return app
-    root = typer.Typer(cls=ShipsGroup, no_args_is_help=True, pretty_exceptions_enable=False)
-    root.add_typer(demo_module.app)
-    root.add_typer(typer.Typer(), name="unused")  # keeps `demo` a subcommand, as in the real root
-    return root
-
-
-root = make_root()
+from competition.cli import app as root
 
 
 def _submissions(path):
