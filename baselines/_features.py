@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
 from threadpoolctl import ThreadpoolController
 
-from competition.data import CHIP_SHAPE
+from competition.data import CHIP_SHAPE, check_chips
 from competition.errors import ParameterError
 
 __all__ = ["ChipClassifier", "ChipPixels", "check_chips", "chip_pixels"]
@@ -35,23 +35,6 @@ def _threadpools() -> ThreadpoolController:
 def _blas_limit(n_threads):
     """Context manager limiting BLAS to ``n_threads`` (None: no limit)."""
     return _threadpools().limit(limits=n_threads, user_api="blas")
-
-
-def check_chips(X, name: str = "X") -> np.ndarray:
-    """Check a raw chip array: uint8 of shape ``(n, 80, 80, 3)`` with n >= 1.
-
-    Raises
-    ------
-    ParameterError
-        Naming the shape and dtype found and those expected.
-    """
-    X = np.asarray(X)
-    if X.ndim != 4 or X.shape[1:] != CHIP_SHAPE or X.dtype != np.uint8 or len(X) == 0:
-        raise ParameterError(
-            f"{name} has shape {X.shape} and dtype {X.dtype}; expected (n, 80, 80, 3) uint8 "
-            "(raw RGB chips, as Workspace.load_train().X)"
-        )
-    return X
 
 
 def chip_pixels(X: np.ndarray, pool: int = 1, standardize: bool = False) -> np.ndarray:

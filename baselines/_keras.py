@@ -20,7 +20,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.model_selection import ShuffleSplit, StratifiedGroupKFold, StratifiedShuffleSplit
 from sklearn.utils.validation import check_is_fitted
 
-from competition.data import CHIP_SHAPE
+from competition.data import check_chips
 from competition.errors import ModelError, ParameterError
 
 __all__ = [
@@ -46,21 +46,6 @@ _INSTALL = {
 }
 _PREDICT_CHUNK = 2048
 _PREDICT_BATCH = 256
-
-
-def check_chips(X, name: str = "X") -> np.ndarray:
-    """Check a raw chip array: uint8 of shape ``(n, 80, 80, 3)`` with n >= 1.
-
-    Raises
-    ------
-    ParameterError
-        Naming the shape and dtype found and those expected.
-    """
-    X = np.asarray(X)
-    expected = "(n, 80, 80, 3) uint8 (raw RGB chips, as load_bundled().X)"
-    if X.ndim != 4 or X.shape[1:] != CHIP_SHAPE or X.dtype != np.uint8 or len(X) == 0:
-        raise ParameterError(f"{name} has shape {X.shape} and dtype {X.dtype}; expected {expected}")
-    return X
 
 
 def available_backends() -> list[str]:

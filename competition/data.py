@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from competition.errors import DataError
+from competition.errors import DataError, ParameterError
 
 __all__ = [
     "CHIP_SHAPE",
@@ -36,6 +36,7 @@ __all__ = [
     "write_folder",
     "decode_png",
     "summarize_chips",
+    "check_chips",
 ]
 
 CHIP_SHAPE = (80, 80, 3)
@@ -73,6 +74,23 @@ class Chips:
             h.update(f"{self.name[i]}\0{int(self.y[i])}\0".encode())
             h.update(self.X[i].tobytes())
         return h.hexdigest()
+
+
+def check_chips(X, name: str = "X") -> np.ndarray:
+    """Check a raw chip array: uint8 of shape ``(n, 80, 80, 3)`` with n >= 1.
+
+    Raises
+    ------
+    ParameterError
+        Naming the shape and dtype found and those expected.
+    """
+    X = np.asarray(X)
+    if X.ndim != 4 or X.shape[1:] != CHIP_SHAPE or X.dtype != np.uint8 or len(X) == 0:
+        raise ParameterError(
+            f"{name} has shape {X.shape} and dtype {X.dtype}; expected (n, 80, 80, 3) uint8 "
+            "(raw RGB chips, as Workspace.load_train().X)"
+        )
+    return X
 
 
 def bundled_data_dir() -> Path:
