@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from competition.cli._common import JsonOpt, WorkspaceOpt, echo_json, open_workspace
+from competition.cli._common import JsonOpt, TrackingOpt, WorkspaceOpt, echo_json, open_workspace
 
 __all__ = ["cv_app", "app", "BaselineOutcome", "run_baseline", "make_tracker", "fold_progress", "console",
            "parse_params", "cv_fold_table", "cv_comparison_table", "public_auc"]
@@ -42,9 +42,6 @@ ParamOpt = Annotated[Optional[list[str]], typer.Option(
     "--param", "-p", help="A parameter of the baseline as KEY=VALUE (repeatable), e.g. -p n_neighbors=15 -p epochs=5.")]
 WeightsOpt = Annotated[Optional[str], typer.Option(
     "--weights", help="Starting weights of vgg16: imagenet, a local .h5 file, or none (same as -p weights=...).")]
-TrackingOpt = Annotated[Optional[str], typer.Option(
-    "--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=False,
-    help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the workspace's mlflow.db).")]
 
 
 def console(stderr: bool = False):

@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from competition.cli._common import WorkspaceOpt
+from competition.cli._common import TrackingOpt, WorkspaceOpt
 
 __all__ = ["app", "DEMO_BASELINES", "KERAS_BASELINES"]
 
@@ -43,9 +43,7 @@ def demo(
     with_keras: Annotated[bool, typer.Option("--with-keras", help="Also run the Keras baselines (cnn, vgg16); slow on a CPU.")] = False,
     seed: Annotated[int, typer.Option("--seed", help="Seed of a newly created workspace.")] = 0,
     n_jobs: Annotated[Optional[int], typer.Option("--n-jobs", help="Folds trained at once (default: one per CPU core, at most 5).")] = None,
-    tracking_uri: Annotated[Optional[str], typer.Option(
-        "--tracking-uri", envvar="MLFLOW_TRACKING_URI", show_envvar=False,
-        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the workspace's mlflow.db).")] = None,
+    tracking_uri: TrackingOpt = None,
 ) -> None:
     """Run the competition end to end on the real chips: workspace, baselines, submissions, leaderboard, MLflow."""
     from competition.cli.baselines import console, make_tracker
