@@ -186,7 +186,7 @@ def test_ui_mlflow_serves_the_workspace_store(workspace, tmp_path):
                                                             {"roc_auc": 0.7})
     port = _free_port()
     script = ("import sys; sys.argv = ['ships', 'ui', 'mlflow', '-w', sys.argv[1], '--port', sys.argv[2]]\n"
-              "from tests.test_cli_baselines import make_root\nmake_root()()")
+              "from competition.cli import main\nmain()")
     proc = subprocess.Popen([sys.executable, "-c", script, str(workspace.root), str(port)], cwd=_repo(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
