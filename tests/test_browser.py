@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
 import socket
 import threading
 import time
@@ -11,6 +10,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from workspaces import light_workspace  # tests/workspaces.py
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run", "--disable-background-networking",
@@ -22,19 +23,6 @@ pytestmark = [
     pytest.mark.browser,
     pytest.mark.skipif(not CHROMIUM.exists(), reason=f"{CHROMIUM} is absent (install Debian's chromium package)"),
 ]
-
-
-def _light_workspace(src: Path, dst: Path):
-    """A copy of the workspace without the chip images (the web view never reads them)."""
-    from competition.workspace import Workspace
-
-    for folder in ("public", "private", "submissions"):
-        (dst / folder).mkdir(parents=True)
-    shutil.copy(src / "ships.toml", dst)
-    for path in (src / "public").glob("*.csv"):
-        shutil.copy(path, dst / "public")
-    shutil.copy(src / "private" / "solution.csv", dst / "private")
-    return Workspace.open(dst)
 
 
 def _csv(ids, proba) -> bytes:
@@ -56,7 +44,7 @@ def live(real_workspace_path, tmp_path_factory):
     from leaderboard.submit import submit_file
     from leaderboard.web import make_app
 
-    ws = _light_workspace(real_workspace_path, tmp_path_factory.mktemp("browser") / "ws")
+    ws = light_workspace(real_workspace_path, tmp_path_factory.mktemp("browser") / "ws")
     store = Store.open(ws.store_url)
     tokens = {name: store.add_team(name) for name in ("alpha", "bravo", XSS)}
     ids, rng = ws.test_ids(), np.random.default_rng(0)

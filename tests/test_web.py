@@ -5,10 +5,8 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-import shutil
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -21,24 +19,13 @@ from leaderboard.store import Store
 from leaderboard.submit import submit_file
 from leaderboard.web import make_app
 from leaderboard.web_views import ROC_GRID, decode_name, encode_name, interpolate_roc, team_url
+from workspaces import light_workspace  # tests/workspaces.py
 
 XSS = "<script>alert(1)</script>"
 XSS_MESSAGE = "<img src=x onerror=alert(2)>"
 TEAMS = ("alpha", XSS, "a/b.json")
 PLAN = (("alpha", 0.30), ("alpha", 0.55), (XSS, 0.40), ("a/b.json", 0.45))  # (team, Private signal strength)
 EARLIER = datetime.now(timezone.utc) - timedelta(days=2)  # before today's quota window
-
-
-def light_workspace(src: Path, dst: Path, **config) -> Workspace:
-    """A copy of the workspace without the chip images (the web view never reads them)."""
-    for folder in ("public", "private", "submissions"):
-        (dst / folder).mkdir(parents=True)
-    shutil.copy(src / "ships.toml", dst)
-    for path in (src / "public").glob("*.csv"):
-        shutil.copy(path, dst / "public")
-    shutil.copy(src / "private" / "solution.csv", dst / "private")
-    ws = Workspace.open(dst)
-    return Workspace(dst, replace(ws.config, **config)) if config else ws
 
 
 def csv_bytes(ids, proba) -> bytes:

@@ -142,3 +142,22 @@ def test_edited_solution_is_refused(workspace):
     path.write_text(path.read_text().replace(",0,Public", ",1,Public", 1))
     with pytest.raises(WorkspaceError, match="changed since init"):
         workspace.load_solution()
+
+
+def test_init_from_imported_data(tmp_path, chips):
+    """`ships init --data` builds the workspace from chips read from disk, not the bundled ones."""
+    import json
+
+    subset = np.arange(0, 4000, 5)  # 800 chips over many acquisition days
+    doc = {
+        "data": chips.X[subset].transpose(0, 3, 1, 2).reshape(len(subset), -1).tolist(),
+        "labels": chips.y[subset].tolist(),
+        "locations": np.stack([chips.lon[subset], chips.lat[subset]], axis=1).tolist(),
+        "scene_ids": list(chips.scene_id[subset]),
+    }
+    (tmp_path / "shipsnet.json").write_text(json.dumps(doc))
+    result = CliRunner().invoke(app, ["init", "-w", str(tmp_path / "ws"), "--data", str(tmp_path / "shipsnet.json")])
+    assert result.exit_code == 0, result.output
+    ws = Workspace.open(tmp_path / "ws")
+    assert len(ws.load_train().ids) + len(ws.test_ids()) == 800
+    assert ws.config.data_sha256 != chips.data_hash()
