@@ -35,9 +35,9 @@ sys.path.insert(0, str(ROOT))
 # Runs the ships CLI; composes the command groups of this feature if the root does not list them yet.
 _CLI = """
 import sys, typer
-from competition.cli import app
+from ships.cli import app
 if "cv" not in typer.main.get_command(app).commands:
-    from competition.cli.baselines import cv_app
+    from ships.baselines import cv_app
     app.add_typer(cv_app)
 app(sys.argv[1:])
 """
@@ -66,7 +66,7 @@ def bench_baselines(ws, names: list[str], tracking: str) -> list[str]:
     """CV, fit, submit and log each baseline as ``ships baseline run NAME --submit`` does."""
     from rich.console import Console
 
-    from competition.cli.baselines import run_baseline
+    from ships.baselines import run_baseline
     from competition.tracking import Tracker
 
     tracker = Tracker(tracking).check()

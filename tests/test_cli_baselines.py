@@ -21,7 +21,7 @@ runner = CliRunner()
 NAMES = ["dummy", "logreg", "knn", "xgboost", "cnn", "vgg16"]
 
 
-from competition.cli import app as root
+from ships.cli import app as root
 
 
 def _free_port() -> int:
@@ -186,7 +186,7 @@ def test_ui_mlflow_serves_the_workspace_store(workspace, tmp_path):
                                                             {"roc_auc": 0.7})
     port = _free_port()
     script = ("import sys; sys.argv = ['ships', 'ui', 'mlflow', '-w', sys.argv[1], '--port', sys.argv[2]]\n"
-              "from competition.cli import main\nmain()")
+              "from ships.cli import main\nmain()")
     proc = subprocess.Popen([sys.executable, "-c", script, str(workspace.root), str(port)], cwd=_repo(),
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     try:
@@ -222,7 +222,7 @@ def _repo() -> str:
 
 def test_submission_file_keeps_the_ranking(workspace):
     """Probabilities are written with 8 significant digits, so tiny ones keep their order."""
-    from competition.cli.baselines import _write_submission
+    from ships.baselines import _write_submission
 
     class Tiny:
         def predict_proba(self, X):

@@ -12,7 +12,7 @@ import typer
 from PIL import Image
 from typer.testing import CliRunner
 
-from competition.cli import app as root
+from ships.cli import app as root
 from competition.detect import box_iou
 
 SCENE_CROP = Path(__file__).parent / "data" / "scene_crop.png"

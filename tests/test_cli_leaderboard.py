@@ -11,9 +11,9 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from competition.cli._common import ShipsGroup
-from competition.cli.leaderboard import app as leaderboard_app
-from competition.cli.scoring import app as scoring_app
+from ships._common import ShipsGroup
+from ships.leaderboard import app as leaderboard_app
+from ships.scoring import app as scoring_app
 from leaderboard.store import Store
 from leaderboard.submit import submit_file
 

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-from competition.cli import app
+from ships.cli import app
 
 runner = CliRunner()
 
@@ -120,7 +120,7 @@ def test_bad_flag_exits_2(workspace):
 LIGHT = """
 import sys
 from typer.testing import CliRunner
-from competition.cli import app
+from ships.cli import app
 r = CliRunner().invoke(app, {args!r})
 assert r.exit_code == 0, r.output
 heavy = sorted(m for m in ("tensorflow", "keras", "xgboost", "mlflow", "torch", "jax") if m in sys.modules)

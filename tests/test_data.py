@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from competition.cli import app
+from ships.cli import app
 from competition.data import (
     bundled_data_dir,
     load_chips,

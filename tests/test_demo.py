@@ -7,12 +7,12 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-import competition.cli.demo as demo_module
+import ships.demo as demo_module
 
 runner = CliRunner()
 
 
-from competition.cli import app as root
+from ships.cli import app as root
 
 
 def _submissions(path):

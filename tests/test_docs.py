@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from competition.cli import app
+from ships.cli import app
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text()

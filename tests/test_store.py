@@ -17,8 +17,8 @@ from sqlalchemy import MetaData, create_engine, event, inspect, select, text
 
 import pg
 from competition.errors import AuthError, ParameterError, QuotaError, ShipsError, StoreError
-from leaderboard import schema
-from leaderboard.migrations import MIGRATIONS, SCHEMA_VERSION, v1_tables
+from leaderboard.store import schema
+from leaderboard.store.migrations import MIGRATIONS, SCHEMA_VERSION, v1_tables
 from leaderboard.store import Store
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
@@ -553,6 +553,6 @@ def test_store_errors_are_ships_errors():
 
 def test_primary_metric_matches_scoring():
     from competition.scoring import PRIMARY_METRIC
-    from leaderboard.store import PRIMARY_METRIC as STORE_METRIC
+    from leaderboard.store.records import PRIMARY_METRIC as STORE_METRIC
 
     assert STORE_METRIC == PRIMARY_METRIC

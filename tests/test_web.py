@@ -18,7 +18,7 @@ from competition.workspace import Workspace
 from leaderboard.store import Store
 from leaderboard.submit import submit_file
 from leaderboard.web import make_app
-from leaderboard.web_views import ROC_GRID, decode_name, encode_name, interpolate_roc, team_url
+from leaderboard.web.views import ROC_GRID, decode_name, encode_name, interpolate_roc, team_url
 from workspaces import light_workspace  # tests/workspaces.py
 
 XSS = "<script>alert(1)</script>"
@@ -315,7 +315,7 @@ def test_api_upload_goes_through_submit_file(fresh):
 
 
 def test_api_errors_carry_the_cli_messages(fresh, tmp_path):
-    from competition.cli import app as cli
+    from ships.cli import app as cli
 
     ws, store, tokens, client = fresh
     bad = b"id,ship\nzz,1.7\nzz,0.1\n"
@@ -370,7 +370,7 @@ def test_size_limit(fresh):
 
 def test_body_is_cut_off_at_the_limit_whatever_the_client_says(fresh):
     """A chunked body with no Content-Length is not read past the limit plus the form's slack."""
-    from leaderboard.web_upload import FORM_SLACK
+    from leaderboard.web.upload import FORM_SLACK
 
     ws, store, tokens, _ = fresh
     app = make_app(Workspace(ws.root, replace(ws.config, max_upload_bytes=100_000)))
@@ -417,8 +417,8 @@ def test_serve_command_runs_uvicorn_on_the_app(site, monkeypatch):
     import uvicorn
     from fastapi import FastAPI
 
-    from competition.cli._common import ShipsGroup
-    from competition.cli.serve import app as serve_app
+    from ships._common import ShipsGroup
+    from ships.serve import app as serve_app
 
     root = typer.Typer(cls=ShipsGroup)
     root.add_typer(serve_app)
@@ -438,7 +438,7 @@ def test_serve_command_runs_uvicorn_on_the_app(site, monkeypatch):
 
 
 def test_charts_escape_their_text():
-    from leaderboard.charts import ScorePoint, roc_chart_svg, score_chart_svg
+    from leaderboard.web.charts import ScorePoint, roc_chart_svg, score_chart_svg
 
     at = datetime(2025, 1, 1, tzinfo=timezone.utc)
     svg = score_chart_svg([ScorePoint(1, at, 0.7, 0.6, 0.8, url="/submissions/1")], label=f"Scores of {XSS}")

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import competition.workspace as workspace_module
-from competition.cli import app
+from ships.cli import app
 from competition.errors import WorkspaceError
 from competition.workspace import Workspace, init_workspace
 

@@ -15,7 +15,7 @@ from datetime import datetime
 import numpy as np
 
 from competition.errors import ShipsError
-from leaderboard.charts import ScorePoint
+from leaderboard.web.charts import ScorePoint
 
 __all__ = [
     "ROC_GRID",

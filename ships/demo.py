@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from competition.cli._common import TrackingOpt, WorkspaceOpt
+from ships._common import TrackingOpt, WorkspaceOpt
 
 __all__ = ["app", "DEMO_BASELINES", "KERAS_BASELINES"]
 
@@ -46,7 +46,7 @@ def demo(
     tracking_uri: TrackingOpt = None,
 ) -> None:
     """Run the competition end to end on the real chips: workspace, baselines, submissions, leaderboard, MLflow."""
-    from competition.cli.baselines import console, make_tracker
+    from ships.baselines import console, make_tracker
 
     con = console()
     started = time.perf_counter()
@@ -75,7 +75,7 @@ def demo(
 
 def _run_one(ws, name: str, tracker, jobs: int, con):
     """One baseline of the demo; a Keras baseline that cannot start (no weights, no backend) is skipped."""
-    from competition.cli.baselines import run_baseline
+    from ships.baselines import run_baseline
     from competition.errors import ModelError
 
     if name not in KERAS_BASELINES:

@@ -8,7 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from competition.cli._common import WorkspaceOpt
+from ships._common import WorkspaceOpt
 
 app = typer.Typer()
 

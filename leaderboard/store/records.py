@@ -19,7 +19,7 @@ API
   ``finalized_at()``.
 - Display: ``leaderboard(private=False)`` (cached per ``revision()``).
 
-Records are frozen dataclasses from :mod:`leaderboard.schema` (``Team``,
+Records are frozen dataclasses from :mod:`leaderboard.store.schema` (``Team``,
 ``SubmissionRecord``, ``QuotaStatus``, ``Finalization``) and :mod:`leaderboard.ranking`
 (``LeaderboardRow``); each has ``to_dict()`` for JSON.  Team names are returned verbatim:
 escaping them is the job of whatever displays them.
@@ -56,7 +56,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from competition.errors import AuthError, ParameterError, QuotaError, StoreError
 from leaderboard import ranking
-from leaderboard.schema import (
+from leaderboard.store.schema import (
     Finalization,
     QuotaStatus,
     SubmissionRecord,

@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from competition.cli._common import JsonOpt, WorkspaceOpt, echo_json, open_workspace
+from ships._common import JsonOpt, WorkspaceOpt, echo_json, open_workspace
 
 app = typer.Typer()
 

@@ -17,7 +17,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from competition.cli._common import JsonOpt, TrackingOpt, WorkspaceOpt, echo_json, open_workspace
+from ships._common import JsonOpt, TrackingOpt, WorkspaceOpt, echo_json, open_workspace
 
 __all__ = ["cv_app", "app", "BaselineOutcome", "run_baseline", "make_tracker", "fold_progress", "console",
            "parse_params", "cv_fold_table", "cv_comparison_table", "public_auc"]

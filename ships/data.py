@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from competition.cli._common import JsonOpt, echo_json
+from ships._common import JsonOpt, echo_json
 
 app = typer.Typer(help="Import and describe ShipsNet chip data.", no_args_is_help=True)
 

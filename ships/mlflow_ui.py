@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 
 import typer
 
-from competition.cli._common import WorkspaceOpt, open_workspace
+from ships._common import WorkspaceOpt, open_workspace
 
 __all__ = ["app", "mlflow_ui_command"]
 

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from competition.cli._common import JsonOpt, TrackingOpt, WorkspaceOpt, echo_json, open_workspace
+from ships._common import JsonOpt, TrackingOpt, WorkspaceOpt, echo_json, open_workspace
 
 app = typer.Typer()
 

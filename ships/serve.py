@@ -6,7 +6,7 @@ from typing import Annotated
 
 import typer
 
-from competition.cli._common import TrackingOpt, WorkspaceOpt, open_workspace
+from ships._common import TrackingOpt, WorkspaceOpt, open_workspace
 
 __all__ = ["app"]
 

@@ -3,7 +3,7 @@
 ``MIGRATIONS[n - 1]`` brings a store from schema version ``n - 1`` to ``n``.  A migration is
 frozen once released: it spells out its own DDL (the ``_vN_tables`` builders) instead of
 reusing the current tables, so that an old store is rebuilt step by step exactly as it was.
-:func:`leaderboard.schema.upgrade` runs them and records the version in the database.
+:func:`leaderboard.store.schema.upgrade` runs them and records the version in the database.
 
 History
 -------
@@ -12,7 +12,7 @@ History
    submissions and rescores (SQLite and PostgreSQL); an index for the per-day quota count.
 
 To change the schema: add ``_migrate_N`` at the end of :data:`MIGRATIONS`, update the
-current tables in :mod:`leaderboard.schema`, and extend the migration test.
+current tables in :mod:`leaderboard.store.schema`, and extend the migration test.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from competition.cli._common import JsonOpt, TrackingOpt, WorkspaceOpt, echo_json, fail, open_workspace
+from ships._common import JsonOpt, TrackingOpt, WorkspaceOpt, echo_json, fail, open_workspace
 
 if TYPE_CHECKING:
     from rich.text import Text

@@ -1,6 +1,6 @@
 """The web view: read-only leaderboard, team and submission pages, each with a JSON twin, and upload.
 
-Routes (team names in URLs are tilde-encoded, see :func:`leaderboard.web_views.encode_name`)::
+Routes (team names in URLs are tilde-encoded, see :func:`leaderboard.web.views.encode_name`)::
 
     GET  /                       the leaderboard: Public while open; after finalize the Private
                                  one with each team's move (``?board=public`` for the Public one)
@@ -23,7 +23,7 @@ their text, and every response carries a Content-Security-Policy that allows no 
 The ranked leaderboard and its rendered HTML and JSON (plain and gzipped) are cached and
 keyed by ``Store.revision()``, which changes with every submission, rescore, team, final
 choice and finalize, also those made by other processes such as the CLI (see
-:mod:`leaderboard.web_board`).
+:mod:`leaderboard.web.board`).
 """
 
 from __future__ import annotations
@@ -45,11 +45,11 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from competition.errors import ShipsError, StoreError
 from competition.scoring import METRICS, PRIMARY_METRIC
 from competition.tracking_job import log_submission_in_background, submission_run
-from leaderboard.charts import roc_chart_svg, score_chart_svg
+from leaderboard.web.charts import roc_chart_svg, score_chart_svg
 from leaderboard.store import Store
-from leaderboard.web_board import BoardCache, send_body
-from leaderboard.web_upload import bearer_token, check_length, read_upload, status_for, upload
-from leaderboard.web_views import (decode_name, leaderboard_view, public_roc, score_points, submission_url,
+from leaderboard.web.board import BoardCache, send_body
+from leaderboard.web.upload import bearer_token, check_length, read_upload, status_for, upload
+from leaderboard.web.views import (decode_name, leaderboard_view, public_roc, score_points, submission_url,
                                    submission_view, team_url, team_view)
 
 __all__ = ["make_app"]

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 import typer
 
-from competition.cli._common import ShipsGroup
-from competition.cli.baselines import app as baseline_app
-from competition.cli.baselines import cv_app
-from competition.cli.data import app as data_app
-from competition.cli.demo import app as demo_app
-from competition.cli.detect import app as detect_app
-from competition.cli.init import app as init_app
-from competition.cli.leaderboard import app as leaderboard_app
-from competition.cli.mlflow_ui import app as ui_app
-from competition.cli.scoring import app as scoring_app
-from competition.cli.serve import app as serve_app
+from ships._common import ShipsGroup
+from ships.baselines import app as baseline_app
+from ships.baselines import cv_app
+from ships.data import app as data_app
+from ships.demo import app as demo_app
+from ships.detect import app as detect_app
+from ships.init import app as init_app
+from ships.leaderboard import app as leaderboard_app
+from ships.mlflow_ui import app as ui_app
+from ships.scoring import app as scoring_app
+from ships.serve import app as serve_app
 
 __all__ = ["app", "main"]
 

@@ -1,6 +1,6 @@
 """The leaderboard store's current tables, its engine set-up, schema upgrades, and its record types.
 
-The tables below are the latest schema version; :mod:`leaderboard.migrations` holds the
+The tables below are the latest schema version; :mod:`leaderboard.store.migrations` holds the
 frozen steps that build them, and :func:`upgrade` runs those steps and records the version
 in the database (a test checks that migrating an empty database gives these tables).
 """
@@ -15,7 +15,7 @@ from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from competition.errors import StoreError
-from leaderboard.migrations import MIGRATIONS, SCHEMA_VERSION, v1_tables, v2_tables
+from leaderboard.store.migrations import MIGRATIONS, SCHEMA_VERSION, v1_tables, v2_tables
 from leaderboard.ranking import Entry, LeaderboardRow
 
 __all__ = [
