@@ -122,7 +122,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="also write the Markdown tables here")
     args = parser.parse_args()
 
-    from competition.workspace import Workspace, init_workspace
+    from competition.create import init_workspace
+    from competition.workspace import Workspace
 
     tmp = tempfile.TemporaryDirectory(prefix="bench-cv-")
     ws = Workspace.open(args.workspace) if args.workspace else init_workspace(Path(tmp.name) / "ws", seed=0)

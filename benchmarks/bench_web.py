@@ -87,7 +87,8 @@ def populate(url: str, n_teams: int, n_submissions: int, split_hash: str) -> dic
 
 def make_workspace(root: Path, n_teams: int, n_submissions: int) -> tuple[object, dict[str, str]]:
     """The benchmark's workspace (created, or reused with its tokens), and the teams' tokens."""
-    from competition.workspace import Workspace, init_workspace
+    from competition.create import init_workspace
+    from competition.workspace import Workspace
 
     tokens_file = root / "bench_tokens.txt"
     if tokens_file.is_file():

@@ -11,9 +11,11 @@ __all__ = [
     "ShipsError",
     "DataError",
     "WorkspaceError",
+    "ConfigError",
     "SubmissionError",
     "ParameterError",
     "StoreError",
+    "ClosedError",
     "QuotaError",
     "AuthError",
     "TrackingError",
@@ -33,12 +35,20 @@ class WorkspaceError(ShipsError):
     """A competition workspace is missing, incomplete or has been tampered with."""
 
 
+class ConfigError(WorkspaceError):
+    """A setting of ships.toml is unknown, of the wrong type or out of range."""
+
+
 class ParameterError(ShipsError, ValueError):
     """An argument has an invalid value (names the argument and the value)."""
 
 
 class StoreError(ShipsError):
     """The leaderboard store refused an operation."""
+
+
+class ClosedError(StoreError):
+    """The competition no longer accepts this action (the deadline passed, or it was finalized)."""
 
 
 class QuotaError(StoreError):

@@ -1,61 +1,39 @@
-"""The competition workspace: ``ships init`` writes it, everything else opens it.
+"""The competition workspace, opened for reading: ``ships init`` (:mod:`competition.create`) writes it.
 
 Layout (the contract of DESIGN.md)::
 
     WORKSPACE/ships.toml  public/{train,test,folds,sample_submission}.csv  public/{train,test}/ID.png
                private/solution.csv  submissions/  leaderboard.db  mlflow.db
+
+Before any score, :meth:`Workspace.load_solution` checks the locks written at init: the
+SHA-256 of private/solution.csv, of public/test.csv and of the scoring settings.
 """
 
 from __future__ import annotations
 
 import hashlib
 import io
-import shutil
-import tempfile
-import tomllib
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from competition.data import Chips, decode_png, load_bundled, make_groups
+from competition.config import Config, read_config, scoring_sha256
+from competition.data import decode_png
 from competition.errors import WorkspaceError
-from competition.split import make_split, make_ids
+from competition.rules import Rules
 
-__all__ = ["Config", "TrainData", "TestData", "Solution", "Workspace", "init_workspace", "sha256_file"]
-
-_LICENCE = """\
-# ShipsNet chips: attribution and licence
-
-The images under train/ and test/ are the chips of ShipsNet ("Ships in Satellite Imagery") by
-R. Hammell, renamed to opaque ids. Imagery (c) Planet Labs, from Planet's Open California
-programme, openly licensed under CC BY-SA 4.0; the data set is distributed under the same
-licence: https://creativecommons.org/licenses/by-sa/4.0/
-
-ShareAlike applies: anything derived from these chips and redistributed must carry CC BY-SA 4.0.
-"""
+__all__ = ["TrainData", "TestData", "Solution", "Workspace", "LockError", "sha256_file"]
 
 
-@dataclass(frozen=True)
-class Config:
-    """The settings of one competition, stored in ``ships.toml``."""
+class LockError(WorkspaceError):
+    """A file or setting that scoring depends on changed since ``ships init``: scoring is refused.
 
-    seed: int = 0
-    test_size: float = 0.2
-    public_fraction: float = 0.3
-    group_by: str = "date"
-    n_splits: int = 5
-    metric: str = "roc_auc"
-    daily_quota: int = 5
-    deadline: str = ""
-    n_bootstrap: int = 1000
-    max_upload_bytes: int = 5_000_000
-    store_url: str = ""
-    data_sha256: str = ""
-    solution_sha256: str = ""
-    split_hash: str = ""
+    The message is for the organiser (it names the file); a team is told only that scoring is
+    unavailable.
+    """
 
 
 @dataclass(frozen=True)
@@ -115,12 +93,7 @@ class Workspace:
             raise WorkspaceError(f"{root}: no such workspace; create one with `ships init --workspace {root}`")
         if not toml.is_file():
             raise WorkspaceError(f"{root}: not a workspace (no ships.toml); create one with `ships init --workspace {root}`")
-        try:
-            raw = tomllib.loads(toml.read_text())
-            config = Config(**{f.name: raw[f.name] for f in fields(Config) if f.name in raw})
-        except (tomllib.TOMLDecodeError, TypeError, UnicodeDecodeError) as exc:
-            raise WorkspaceError(f"{toml}: unreadable ({exc}); restore it or re-run `ships init --force`") from exc
-        ws = cls(root, config)
+        ws = cls(root, read_config(toml))
         missing = [p for p in ws._required_files() if not p.exists()]
         if missing:
             raise WorkspaceError(
@@ -163,9 +136,35 @@ class Workspace:
     def split_hash(self) -> str:
         return self.config.split_hash
 
+    @cached_property
+    def rules(self) -> Rules:
+        """The competition's rules, from ships.toml."""
+        return Rules.from_config(self.config)
+
     def test_ids(self) -> np.ndarray:
         """The test ids, in test.csv order."""
-        return self._read_csv(self.public_dir / "test.csv")["id"].to_numpy(dtype=object)
+        return _read_ids(self._read_bytes(self.public_dir / "test.csv"))
+
+    def check_locks(self, test_csv: bytes | None = None, solution_csv: bytes | None = None) -> None:
+        """Refuse to score if the solution, the test ids or the scoring settings changed since init.
+
+        Raises
+        ------
+        LockError
+            Naming what changed and the fix (for the organiser).
+        """
+        test_csv = self._read_bytes(self.public_dir / "test.csv") if test_csv is None else test_csv
+        solution_csv = self._read_bytes(self.solution_path) if solution_csv is None else solution_csv
+        checks = ((self.solution_path, solution_csv, self.config.solution_sha256),
+                  (self.public_dir / "test.csv", test_csv, self.config.test_sha256))
+        for path, data, expected in checks:
+            if hashlib.sha256(data).hexdigest() != expected:
+                raise LockError(f"{path}: changed since `ships init`; scoring refused. Restore the original "
+                                "file, or start a new competition with `ships init --force`")
+        if scoring_sha256(self.config) != self.config.scoring_sha256:
+            raise LockError(f"{self.root / 'ships.toml'}: the scoring settings (metric, n_bootstrap, seed) were "
+                            "edited by hand; scoring refused. Restore them, then change them with "
+                            "`ships config set KEY VALUE` (which re-locks them)")
 
     @cached_property
     def _train_frame(self) -> pd.DataFrame:
@@ -192,30 +191,30 @@ class Workspace:
         return TestData(ids=ids, X=self._read_images("test", ids))
 
     def load_solution(self) -> Solution:
-        """The private answer key, after checking its SHA-256 against ships.toml.
+        """The private answer key, after :meth:`check_locks`.
 
         Raises
         ------
-        WorkspaceError
-            If private/solution.csv changed since ``ships init``.
+        LockError
+            If the solution, public/test.csv or the scoring settings changed since ``ships init``.
         """
-        data = self.solution_path.read_bytes()
-        digest = hashlib.sha256(data).hexdigest()
-        if digest != self.config.solution_sha256:
-            raise WorkspaceError(
-                f"{self.solution_path}: changed since init (SHA-256 {digest[:12]}..., expected "
-                f"{self.config.solution_sha256[:12]}...); scoring refused. Restore the original file "
-                "or start a new competition with `ships init --force`"
-            )
+        test_csv, data = self._read_bytes(self.public_dir / "test.csv"), self._read_bytes(self.solution_path)
+        self.check_locks(test_csv, data)
         df = pd.read_csv(io.BytesIO(data), dtype={"id": str, "scene_id": str, "group": str})
         order = pd.Series(np.arange(len(df)), index=df["id"])
-        df = df.iloc[order.reindex(self.test_ids()).to_numpy()]
+        df = df.iloc[order.reindex(_read_ids(test_csv)).to_numpy()]
         return Solution(
             ids=df["id"].to_numpy(dtype=object),
             y_true=df["ship"].to_numpy(dtype=np.int64),
             usage=df["Usage"].to_numpy(dtype=object),
             groups=df["group"].to_numpy(dtype=object),
         )
+
+    def _read_bytes(self, path: Path) -> bytes:
+        try:
+            return path.read_bytes()
+        except FileNotFoundError as exc:
+            raise WorkspaceError(f"{path}: missing; re-create the workspace with `ships init --force`") from exc
 
     def _read_csv(self, path: Path) -> pd.DataFrame:
         try:
@@ -231,105 +230,6 @@ class Workspace:
             raise WorkspaceError(f"{exc.filename}: missing image; re-create the workspace with `ships init --force`") from exc
 
 
-def init_workspace(
-    root: Path,
-    *,
-    chips: Chips | None = None,
-    seed: int = 0,
-    test_size: float = 0.2,
-    public_fraction: float = 0.3,
-    group_by: str = "date",
-    n_splits: int = 5,
-    daily_quota: int = 5,
-    force: bool = False,
-) -> Workspace:
-    """Create a locked competition workspace from the chips (the bundled 4000 by default).
-
-    The workspace is written to a temporary folder beside ``root`` and moved into
-    place only when complete, so a failure never leaves a half-written one.
-
-    Raises
-    ------
-    WorkspaceError
-        If ``root`` exists and ``force`` is False.
-    ParameterError
-        For an invalid test size, public fraction, grouping or number of folds.
-    """
-    root = Path(root)
-    if root.exists() and not force:
-        raise WorkspaceError(f"{root}: already exists; pass --force to replace it (its submissions and scores are lost)")
-    chips = load_bundled() if chips is None else chips
-    groups = make_groups(chips.scene_id, group_by)
-    split = make_split(chips.y, groups, test_size=test_size, public_fraction=public_fraction,
-                       n_splits=n_splits, random_state=seed)
-    data_sha256 = chips.data_hash()
-    split_key = f"{data_sha256}:{seed}:{test_size}:{public_fraction}:{group_by}:{n_splits}"
-    config = Config(seed=seed, test_size=test_size, public_fraction=public_fraction, group_by=group_by,
-                    n_splits=n_splits, daily_quota=daily_quota, data_sha256=data_sha256,
-                    split_hash=hashlib.sha256(split_key.encode()).hexdigest()[:12])
-    ids = make_ids(chips.X, salt=split_key)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.init-", dir=root.parent))
-    try:
-        config = _write_workspace(tmp, chips, groups, split, ids, config)
-        _swap_into_place(tmp, root)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    return Workspace(root, config)
-
-
-def _write_workspace(tmp: Path, chips: Chips, groups, split, ids, config: Config) -> Config:
-    public, private = tmp / "public", tmp / "private"
-    for d in (public / "train", public / "test", private, tmp / "submissions"):
-        d.mkdir(parents=True)
-    meta = pd.DataFrame({"id": ids, "label": chips.y, "scene_id": chips.scene_id, "group": groups,
-                         "lon": chips.lon, "lat": chips.lat, "fold": split.fold})
-    train = meta[~split.is_test].sort_values("id")
-    test = meta[split.is_test].assign(
-        ship=chips.y[split.is_test], Usage=np.where(split.is_public[split.is_test], "Public", "Private")
-    ).sort_values("id")
-    _csv(train[["id", "label", "scene_id", "group", "lon", "lat"]], public / "train.csv")
-    _csv(test[["id"]], public / "test.csv")
-    _csv(train[["id", "fold"]], public / "folds.csv")
-    prior = round(float(train["label"].mean()), 6)
-    _csv(test[["id"]].assign(ship=prior), public / "sample_submission.csv")
-    _csv(test[["id", "ship", "Usage", "scene_id", "group"]], private / "solution.csv")
-    for part, frame in (("train", train), ("test", test)):
-        for i in frame.index:
-            _write_png(chips.X[i], public / part / f"{ids[i]}.png")
-    (public / "LICENSE-DATA.md").write_text(_LICENCE)
-    config = Config(**{**asdict(config), "solution_sha256": sha256_file(private / "solution.csv")})
-    (tmp / "ships.toml").write_text(_to_toml(config))
-    return config
-
-
-def _swap_into_place(tmp: Path, root: Path) -> None:
-    """Move the finished workspace to ``root``, replacing an old one only once the new one is complete."""
-    if not root.exists():
-        tmp.rename(root)
-        return
-    old = root.with_name(f".{root.name}.old-{tmp.name.rsplit('-', 1)[-1]}")
-    root.rename(old)
-    tmp.rename(root)
-    shutil.rmtree(old, ignore_errors=True)
-
-
-def _csv(df: pd.DataFrame, path: Path) -> None:
-    df.to_csv(path, index=False, lineterminator="\n", float_format="%.10g")
-
-
-def _write_png(pixels: np.ndarray, path: Path) -> None:
-    """Re-encode the pixels (drops any metadata of the original file)."""
-    from PIL import Image
-
-    Image.fromarray(pixels).save(path, format="PNG", compress_level=6)
-
-
-def _to_toml(config: Config) -> str:
-    lines = ["# ships competition settings; the SHA-256 lines lock the data and the solution."]
-    for key, value in asdict(config).items():
-        if isinstance(value, str):
-            lines.append(f'{key} = "{value}"')
-        else:
-            lines.append(f"{key} = {value}")
-    return "\n".join(lines) + "\n"
+def _read_ids(test_csv: bytes) -> np.ndarray:
+    """The ``id`` column of test.csv's bytes."""
+    return pd.read_csv(io.BytesIO(test_csv), dtype={"id": str})["id"].to_numpy(dtype=object)

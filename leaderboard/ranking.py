@@ -1,7 +1,9 @@
 """Leaderboard ranking rules: pure functions over scored submission records.
 
 A record is any object with the attributes of :class:`Entry` (the store's
-``SubmissionRecord`` has them all).  The primary score is ROC AUC, higher is better.
+``SubmissionRecord`` has them all).  Its score is the primary metric of the competition's
+:class:`~competition.rules.Rules`, whose direction decides what "best" means (ROC AUC,
+higher is better, by default; a ``*_loss`` metric, lower is better).
 
 Rules
 -----
@@ -27,6 +29,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Protocol
+
+from competition.rules import Rules
 
 __all__ = [
     "Entry",
@@ -114,9 +118,12 @@ class RankChange:
         return asdict(self)
 
 
-def best_key(record: Scored, part: str = "public") -> tuple:
-    """Sort key that puts the best submission first: higher score, then earlier, then lower id."""
-    return (-getattr(record, f"{part}_score"), record.submitted_at, record.id)
+_DEFAULT_RULES = Rules()
+
+
+def best_key(record: Scored, part: str = "public", rules: Rules = _DEFAULT_RULES) -> tuple:
+    """Sort key that puts the best submission first: better score, then earlier, then lower id."""
+    return (rules.sort_value(getattr(record, f"{part}_score")), record.submitted_at, record.id)
 
 
 def intervals_overlap(a: tuple[float | None, float | None], b: tuple[float | None, float | None]) -> bool | None:
@@ -126,19 +133,21 @@ def intervals_overlap(a: tuple[float | None, float | None], b: tuple[float | Non
     return a[0] <= b[1] and b[0] <= a[1]
 
 
-def rank_public(records: Iterable[Scored]) -> list[LeaderboardRow]:
+def rank_public(records: Iterable[Scored], rules: Rules = _DEFAULT_RULES) -> list[LeaderboardRow]:
     """The Public leaderboard: each team's best Public submission, best first.
 
     Records without a Public score are ignored.
     """
     records = list(records)
     by_team = _group(records)
-    best = {team: min((r for r in rs if r.public_score is not None), key=best_key, default=None)
+    best = {team: min((r for r in rs if r.public_score is not None), key=lambda r: best_key(r, "public", rules),
+                      default=None)
             for team, rs in by_team.items()}
-    return _make_rows({t: b for t, b in best.items() if b is not None}, by_team, "public")
+    return _make_rows({t: b for t, b in best.items() if b is not None}, by_team, "public", rules)
 
 
-def rank_private(records: Iterable[Scored], finals: Mapping[str, Collection[int]]) -> list[LeaderboardRow]:
+def rank_private(records: Iterable[Scored], finals: Mapping[str, Collection[int]],
+                 rules: Rules = _DEFAULT_RULES) -> list[LeaderboardRow]:
     """The Private leaderboard: each team's best Private score among its finals.
 
     Parameters
@@ -160,9 +169,9 @@ def rank_private(records: Iterable[Scored], finals: Mapping[str, Collection[int]
         chosen = set(finals.get(team, ()))
         candidates = [r for r in rs if r.id in chosen and r.private_score is not None]
         if candidates:
-            best[team] = min(candidates, key=lambda r: best_key(r, "private"))
-    rows = _make_rows(best, by_team, "private")
-    public_rank = {row.team: row.rank for row in rank_public(records)}
+            best[team] = min(candidates, key=lambda r: best_key(r, "private", rules))
+    rows = _make_rows(best, by_team, "private", rules)
+    public_rank = {row.team: row.rank for row in rank_public(records, rules)}
     out = []
     for row in rows:
         before = public_rank.get(row.team)
@@ -187,13 +196,14 @@ def _group(records: list[Scored]) -> dict[str, list[Scored]]:
     return out
 
 
-def _make_rows(best: dict[str, Scored], by_team: dict[str, list[Scored]], part: str) -> list[LeaderboardRow]:
+def _make_rows(best: dict[str, Scored], by_team: dict[str, list[Scored]], part: str,
+               rules: Rules) -> list[LeaderboardRow]:
     """Order teams by their best record, number the ranked ones, and mark statistical ties."""
     rows, rank, above = [], 0, None
-    for team in sorted(best, key=lambda t: best_key(best[t], part)):
+    for team in sorted(best, key=lambda t: best_key(best[t], part, rules)):
         rec = best[team]
         score, low, high = (getattr(rec, f"{part}_{k}") for k in ("score", "low", "high"))
-        ranked = rec.kind != "baseline"
+        ranked = rules.is_ranked(rec.kind)
         tied = False
         if ranked:
             rank += 1

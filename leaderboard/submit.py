@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from competition.errors import StoreError, SubmissionError
+from competition.errors import SubmissionError
 from competition.scoring import score_predictions, validate_submission
 from competition.submission import parse_submission, read_submission_file
 from competition.workspace import Workspace
@@ -37,13 +37,14 @@ def open_store(ws: Workspace):
     """Open the workspace's leaderboard store."""
     from leaderboard.store import Store
 
-    return Store.open(ws.store_url)
+    return Store.open(ws.store_url, ws.rules)
 
 
-def read_and_validate(ws: Workspace, source: Path | bytes, *, filename: str | None = None) -> tuple[np.ndarray, bytes]:
-    """Parse and validate a submission against the public test ids.
+def read_and_validate(ws: Workspace, source: Path | bytes, *, filename: str | None = None,
+                      expected_ids: np.ndarray | None = None) -> tuple[np.ndarray, bytes]:
+    """Parse and validate a submission against the public test ids (``expected_ids``, else test.csv's).
 
-    Returns y_proba aligned to ``ws.test_ids()`` and the file's bytes.
+    Returns y_proba aligned to the test ids and the file's bytes.
 
     Raises
     ------
@@ -60,7 +61,7 @@ def read_and_validate(ws: Workspace, source: Path | bytes, *, filename: str | No
     else:
         parsed = read_submission_file(Path(source), max_bytes=limit)
     data = parsed.data  # exactly the bytes that were validated
-    return validate_submission(parsed, ws.test_ids()), data
+    return validate_submission(parsed, ws.test_ids() if expected_ids is None else expected_ids), data
 
 
 def submit_file(
@@ -92,9 +93,9 @@ def submit_file(
         Nothing is stored or recorded when any of them is raised.
     """
     now = now or datetime.now(timezone.utc)
-    _check_deadline(ws, now)
-    y_proba, data = read_and_validate(ws, source, filename=filename)
-    solution = ws.load_solution()
+    ws.rules.check_open(now)
+    solution = ws.load_solution()  # checks the locks; its ids are test.csv's, read once
+    y_proba, data = read_and_validate(ws, source, filename=filename, expected_ids=solution.ids)
     store = store or open_store(ws)
     store.ensure_team(team, kind=kind)
     parts = score_parts(ws, solution, y_proba)
@@ -107,8 +108,7 @@ def submit_file(
     _store_file(ws.submissions_dir, digest, data)
     record = store.add_submission(
         team=team, file_sha256=digest, filename=filename, message=message,
-        public=parts["Public"], private=parts["Private"], split_hash=ws.split_hash,
-        daily_quota=None if kind == "baseline" else ws.config.daily_quota, submitted_at=now,
+        public=parts["Public"], private=parts["Private"], split_hash=ws.split_hash, submitted_at=now,
     )
     return SubmitResult(record=record, public=parts["Public"], file_sha256=digest)
 
@@ -121,15 +121,6 @@ def score_parts(ws: Workspace, solution, y_proba: np.ndarray) -> dict[str, dict]
         parts[usage] = score_predictions(solution.y_true[m], y_proba[m], groups=solution.groups[m],
                                          n_bootstrap=ws.config.n_bootstrap, random_state=ws.config.seed).to_dict()
     return parts
-
-
-def _check_deadline(ws: Workspace, now: datetime) -> None:
-    if not ws.config.deadline:
-        return
-    deadline = datetime.fromisoformat(ws.config.deadline)
-    deadline = deadline if deadline.tzinfo else deadline.replace(tzinfo=timezone.utc)
-    if now > deadline:
-        raise StoreError(f"the deadline passed at {deadline:%Y-%m-%d %H:%M} UTC; no more submissions are accepted")
 
 
 def _store_file(folder: Path, digest: str, data: bytes) -> None:

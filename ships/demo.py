@@ -25,7 +25,8 @@ KERAS_BASELINES = ("cnn", "vgg16")
 
 def _workspace(root: Path, seed: int, con):
     """Open the workspace at ``root``, or create it from the bundled chips when there is none."""
-    from competition.workspace import Workspace, init_workspace
+    from competition.create import init_workspace
+    from competition.workspace import Workspace
 
     if root.exists():
         ws = Workspace.open(root)

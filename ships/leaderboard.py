@@ -31,10 +31,10 @@ _TIE_NOTE = "≈ marks a team whose 95% group-bootstrap interval overlaps the te
 @contextmanager
 def _opened(workspace) -> Iterator[tuple]:
     """The workspace and its store, closed on exit."""
-    from leaderboard.store import Store
+    from leaderboard.submit import open_store
 
     ws = open_workspace(workspace)
-    with Store.open(ws.store_url) as store:
+    with open_store(ws) as store:
         yield ws, store
 
 
@@ -103,7 +103,7 @@ def team_list(workspace: WorkspaceOpt, json_out: JsonOpt = False) -> None:
 def status(team: TeamOpt, workspace: WorkspaceOpt, json_out: JsonOpt = False) -> None:
     """Show how many submissions a team has used today (UTC) and when its quota resets."""
     with _opened(workspace) as (ws, store):
-        q = store.quota_status(team, ws.config.daily_quota)
+        q = store.quota_status(team)
         if json_out:
             echo_json(q.to_dict())
             return
@@ -123,16 +123,17 @@ def leaderboard(
     json_out: JsonOpt = False,
 ) -> None:
     """Show the Public leaderboard (each team's best), or the Private one after finalize."""
-    with _opened(workspace) as (_, store):
+    with _opened(workspace) as (ws, store):
         rows = store.leaderboard(private=private)
         if json_out:
             echo_json({"board": "private" if private else "public", "finalized": store.is_finalized(),
+                       "metric": ws.rules.metric, "greater_is_better": ws.rules.greater_is_better,
                        "rows": [r.to_dict() for r in rows]})
             return
-        _print_board(rows, private)
+        _print_board(rows, private, ws.rules)
 
 
-def _print_board(rows, private: bool) -> None:
+def _print_board(rows, private: bool, rules) -> None:
     """A leaderboard as a rich table; Private adds the public rank and the move."""
     from rich.table import Table
 
@@ -141,7 +142,7 @@ def _print_board(rows, private: bool) -> None:
         typer.echo(f"The {name} leaderboard is empty: no submissions yet.")
         return
     caption = _TIE_NOTE if any(r.tied for r in rows) else None
-    table = Table(title=f"{name} leaderboard (ROC AUC, higher is better)", caption=caption)
+    table = Table(title=f"{name} leaderboard ({rules.metric}, {rules.direction})", caption=caption)
     for col, justify in (("rank", "right"), ("team", "left"), ("kind", "left"), ("score", "right"),
                          ("95% interval", "right"), ("entries", "right"), ("last submission", "left")):
         table.add_column(col, justify=justify)
@@ -190,7 +191,7 @@ def submissions(
 
 @app.command()
 def select(
-    ids: Annotated[list[int], typer.Argument(help="One or two of the team's submission ids.")],
+    ids: Annotated[list[int], typer.Argument(help="The team's final submission ids (at most n_finals of ships.toml, 2 by default).")],
     team: TeamOpt,
     workspace: WorkspaceOpt,
     json_out: JsonOpt = False,
@@ -223,9 +224,9 @@ def finalize(
         else:
             typer.echo(f"Finalized at {_when(result.finalized_at)}: submissions are closed.")
             if result.auto_selected:
-                typer.echo("Picked as finals (two best Public) for teams that selected none: "
+                typer.echo(f"Picked as finals ({ws.rules.n_finals} best Public) for teams that selected none: "
                            + ", ".join(map(str, result.auto_selected)))
-            _print_board(result.leaderboard, private=True)
+            _print_board(result.leaderboard, private=True, rules=ws.rules)
         _log_private(tracking_uri or ws.tracking_uri, store.submissions())
 
 

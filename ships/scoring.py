@@ -55,7 +55,7 @@ def print_public(public: dict, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from competition.scoring import METRICS
+    from competition.scoring import METRICS, THRESHOLD
 
     table = Table(title=title)
     table.add_column("metric")
@@ -67,5 +67,5 @@ def print_public(public: dict, title: str) -> None:
         interval = "" if lo is None else f"[{lo:.{digits}f}, {hi:.{digits}f}]"
         table.add_row(metric.name, "n/a" if v is None else f"{v:.{digits}f}", interval)
     Console().print(table)
-    typer.echo(f"confusion at 0.5: tn={public['tn']} fp={public['fp']} fn={public['fn']} tp={public['tp']} "
+    typer.echo(f"confusion at {THRESHOLD}: tn={public['tn']} fp={public['fp']} fn={public['fn']} tp={public['tp']} "
                f"({public['n']} Public chips)")

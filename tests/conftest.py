@@ -19,7 +19,7 @@ def chips():
 @pytest.fixture(scope="session")
 def real_workspace_path(tmp_path_factory) -> Path:
     """A workspace initialised from the bundled real chips (seed 0). Treat as read-only."""
-    from competition.workspace import init_workspace
+    from competition.create import init_workspace
 
     root = tmp_path_factory.mktemp("real") / "ws"
     init_workspace(root, seed=0)

@@ -213,7 +213,7 @@ def test_select_and_its_errors(board):
                                "a team may select only its own submissions")
     third = ships(board, "select", "1", "2", "3", "--team", "alpha")
     assert third.exit_code == 1
-    assert error_of(third) == "Error: at most two final submissions per team; got 3 (1, 2, 3). Pick the two to keep"
+    assert error_of(third) == "Error: at most 2 final submissions per team; got 3 (1, 2, 3). Pick the 2 to keep"
     missing = ships(board, "select", "9", "--team", "alpha")
     assert error_of(missing) == "Error: no submission 9; see 'ships submissions --team alpha'"
     assert json.loads(ships(board, "select", "1", "2", "--team", "alpha", "--json").output) == {

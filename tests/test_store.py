@@ -19,6 +19,7 @@ import pg
 from competition.errors import AuthError, ParameterError, QuotaError, ShipsError, StoreError
 from leaderboard.store import schema
 from leaderboard.store.migrations import MIGRATIONS, SCHEMA_VERSION, v1_tables
+from competition.rules import Rules
 from leaderboard.store import Store
 
 T0 = datetime(2024, 5, 1, 12, tzinfo=timezone.utc)
@@ -48,11 +49,19 @@ def store(store_url):
         yield s
 
 
+UNLIMITED = 10**9
+
+
+def with_quota(store, quota):
+    """The store under rules with this daily quota (None: practically unlimited)."""
+    store.rules = Rules(daily_quota=UNLIMITED if quota is None else quota)
+    return store
+
+
 def submit(store, team, score, at=T0, private=None, quota=None, message=""):
-    return store.add_submission(
+    return with_quota(store, quota).add_submission(
         team=team, file_sha256=SHA, filename="sub.csv", message=message, public=metrics(score),
-        private=metrics(score - 0.05 if private is None else private), split_hash="split1",
-        daily_quota=quota, submitted_at=at)
+        private=metrics(score - 0.05 if private is None else private), split_hash="split1", submitted_at=at)
 
 
 # -- teams -------------------------------------------------------------------------------------
@@ -149,7 +158,7 @@ def test_unknown_team_is_an_error_everywhere(store):
     with pytest.raises(StoreError, match="unknown team 'ghost'"):
         submit(store, "ghost", 0.8)
     for call in (lambda: store.team("ghost"), lambda: store.submissions("ghost"),
-                 lambda: store.quota_status("ghost", 5, T0), lambda: store.select_finals("ghost", [1])):
+                 lambda: store.quota_status("ghost", T0), lambda: store.select_finals("ghost", [1])):
         with pytest.raises(StoreError, match="unknown team 'ghost'"):
             call()
 
@@ -171,7 +180,7 @@ def test_private_scores_never_leave_the_store_before_finalize(store):
     submit(store, "alpha", 0.8, private=PRIVATE_SENTINEL)
     needle = str(PRIVATE_SENTINEL)[:8]
     shown = [r.to_dict() for r in store.submissions()] + [store.submission(1).to_dict()]
-    shown += [r.to_dict() for r in store.leaderboard()] + [store.quota_status("alpha", 5, T0).to_dict()]
+    shown += [r.to_dict() for r in store.leaderboard()] + [store.quota_status("alpha", T0).to_dict()]
     assert needle not in json.dumps(shown)
     with pytest.raises(StoreError, match="Private leaderboard is hidden until the competition is finalized"):
         store.leaderboard(private=True)
@@ -185,7 +194,7 @@ def test_metric_values_are_made_json_safe(store):
     public = {**metrics(0.8), "roc_auc": np.float32(0.75), "tp": np.int64(4), "precision": float("nan"),
               "curve": np.array([0.1, 0.2])}
     rec = store.add_submission(team="alpha", file_sha256=SHA, filename="a.csv", message="", public=public,
-                               private=metrics(0.7), split_hash="s", daily_quota=None, submitted_at=T0)
+                               private=metrics(0.7), split_hash="s", submitted_at=T0)
     assert rec.public_score == pytest.approx(0.75)
     assert rec.public["tp"] == 4 and rec.public["precision"] is None
     assert rec.public["curve"] == [pytest.approx(0.1), pytest.approx(0.2)]
@@ -197,13 +206,12 @@ def test_metric_values_are_made_json_safe(store):
                                              "expected a timezone-aware datetime"),
     ({"public": {"log_loss": 0.3}}, "public metrics are invalid: expected a finite 'roc_auc', got None"),
     ({"private": {"roc_auc": float("nan")}}, "private metrics are invalid: expected a finite 'roc_auc', got nan"),
-    ({"daily_quota": -1}, "daily_quota=-1 is invalid; expected an int >= 0 or None"),
     ({"filename": "x" * 256}, "filename is invalid: expected a string of at most 255 characters, got 256"),
 ])
 def test_bad_submission_arguments_are_parameter_errors(store, change, message):
     store.add_team("alpha")
     args = dict(team="alpha", file_sha256=SHA, filename="a.csv", message="", public=metrics(0.8),
-                private=metrics(0.7), split_hash="s", daily_quota=5, submitted_at=T0)
+                private=metrics(0.7), split_hash="s", submitted_at=T0)
     with pytest.raises(ParameterError) as info:
         store.add_submission(**{**args, **change})
     assert message in str(info.value)
@@ -244,11 +252,11 @@ def test_quota_status_reports_use_and_reset_time(store):
     store.add_team("alpha")
     submit(store, "alpha", 0.8, at=T0, quota=5)
     submit(store, "alpha", 0.8, at=T0 - timedelta(days=1), quota=5)  # yesterday: not counted
-    q = store.quota_status("Alpha", 5, now=T0 + timedelta(hours=3))
+    q = store.quota_status("Alpha", now=T0 + timedelta(hours=3))
     assert (q.team, q.used, q.limit, q.left) == ("alpha", 1, 5, 4)
     assert q.resets_at == datetime(2024, 5, 2, tzinfo=timezone.utc)
     assert q.to_dict()["day"] == "2024-05-01"
-    assert store.quota_status("alpha", None, now=T0).left is None
+
 
 
 def test_baselines_and_no_quota_are_unlimited(store):
@@ -257,7 +265,7 @@ def test_baselines_and_no_quota_are_unlimited(store):
     for i in range(4):
         submit(store, "dummy", 0.5, at=T0 + timedelta(minutes=i), quota=1)
         submit(store, "alpha", 0.6, at=T0 + timedelta(minutes=i), quota=None)
-    assert store.quota_status("dummy", 1, now=T0).limit is None
+    assert with_quota(store, 1).quota_status("dummy", now=T0).limit is None
     assert len(store.submissions()) == 8
 
 
@@ -309,7 +317,7 @@ def test_select_finals_own_submissions_at_most_two(three_teams):
     store.select_finals("alpha", [2])  # replaces the earlier choice
     assert store.final_ids() == {"alpha": [2]}
     assert [r.id for r in store.submissions() if r.final] == [2]
-    with pytest.raises(StoreError, match=r"at most two final submissions per team; got 3 \(1, 2, 3\)"):
+    with pytest.raises(ParameterError, match=r"at most 2 final submissions per team; got 3 \(1, 2, 3\)"):
         store.select_finals("alpha", [1, 2, 3])
     with pytest.raises(StoreError, match="submission 4 belongs to team 'beta', not 'alpha'"):
         store.select_finals("alpha", [1, 4])
@@ -551,8 +559,18 @@ def test_store_errors_are_ships_errors():
     assert issubclass(AuthError, StoreError)
 
 
-def test_primary_metric_matches_scoring():
-    from competition.scoring import PRIMARY_METRIC
-    from leaderboard.store.records import PRIMARY_METRIC as STORE_METRIC
+def test_a_lower_is_better_metric_ranks_lowest_first(store_url):
+    """The store ranks and picks finals by the rules' metric and its direction (log_loss: lower wins)."""
+    def scored(loss):
+        return {"log_loss": loss, "log_loss_low": loss - 0.01, "log_loss_high": loss + 0.01, "roc_auc": 1 - loss}
 
-    assert STORE_METRIC == PRIMARY_METRIC
+    with Store.open(store_url, Rules(metric="log_loss", n_finals=1)) as store:
+        for team in ("alpha", "beta"):
+            store.add_team(team)
+        for team, loss, minutes in (("alpha", 0.30, 0), ("alpha", 0.10, 1), ("beta", 0.20, 2), ("beta", 0.50, 3)):
+            store.add_submission(team=team, file_sha256=SHA, filename="a.csv", message="", public=scored(loss),
+                                 private=scored(loss), split_hash="s", submitted_at=T0 + timedelta(minutes=minutes))
+        board = store.leaderboard()
+        assert [(r.team, r.score) for r in board] == [("alpha", 0.10), ("beta", 0.20)]
+        final = store.finalize(now=T0 + timedelta(days=1))
+        assert sorted(final.auto_selected) == [2, 3]  # each team's one best (lowest) Public loss

@@ -344,7 +344,7 @@ def test_quota_deadline_and_finalize(fresh, real_workspace_path, tmp_path):
     assert _api(one_a_day, tokens["alpha"], predictions(ws, 20, 0.5)).status_code == 201
     r = _api(one_a_day, tokens["alpha"], predictions(ws, 21, 0.5))
     assert r.status_code == 429 and "has used its 1 submissions" in r.json()["error"]
-    late = TestClient(make_app(Workspace(ws.root, replace(ws.config, deadline="2020-01-01T00:00:00"))))
+    late = TestClient(make_app(Workspace(ws.root, replace(ws.config, deadline=datetime(2020, 1, 1, tzinfo=timezone.utc)))))
     r = _api(late, tokens[XSS], predictions(ws, 22, 0.5))
     assert r.status_code == 409 and "deadline passed" in r.json()["error"]
     store.finalize()

@@ -9,10 +9,13 @@ import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
-import competition.workspace as workspace_module
+import competition.create as create_module
 from ships.cli import app
-from competition.errors import WorkspaceError
-from competition.workspace import Workspace, init_workspace
+from datetime import datetime, timezone
+
+from competition.errors import ConfigError, WorkspaceError
+from competition.create import init_workspace
+from competition.workspace import LockError, Workspace
 
 PUBLIC_FILES = ["train.csv", "test.csv", "folds.csv", "sample_submission.csv"]
 
@@ -104,7 +107,7 @@ def test_failed_init_leaves_nothing_half_written(tmp_path, real_workspace_path, 
     shutil.copytree(real_workspace_path, target)
     before = _tree_digest(target)
     calls = {"n": 0}
-    real_write = workspace_module._write_png
+    real_write = create_module._write_png
 
     def flaky(pixels, path):
         calls["n"] += 1
@@ -112,7 +115,7 @@ def test_failed_init_leaves_nothing_half_written(tmp_path, real_workspace_path, 
             raise OSError("disk full")
         real_write(pixels, path)
 
-    monkeypatch.setattr(workspace_module, "_write_png", flaky)
+    monkeypatch.setattr(create_module, "_write_png", flaky)
     with pytest.raises(OSError, match="disk full"):
         init_workspace(target, seed=5, force=True)
     assert _tree_digest(target) == before  # the old workspace is intact
@@ -140,8 +143,51 @@ def test_incomplete_workspace_is_named(workspace):
 def test_edited_solution_is_refused(workspace):
     path = workspace.solution_path
     path.write_text(path.read_text().replace(",0,Public", ",1,Public", 1))
-    with pytest.raises(WorkspaceError, match="changed since init"):
+    with pytest.raises(LockError, match="solution.csv: changed since `ships init`; scoring refused"):
         workspace.load_solution()
+
+
+def test_a_deleted_test_id_is_refused(workspace):
+    """A shorter public/test.csv would let a short submission be scored on a subset of the solution."""
+    path = workspace.public_dir / "test.csv"
+    lines = path.read_text().splitlines(keepends=True)
+    path.write_text("".join(lines[:1] + lines[2:]))
+    with pytest.raises(LockError, match="test.csv: changed since `ships init`; scoring refused"):
+        Workspace.open(workspace.root).load_solution()
+
+
+def test_scoring_settings_edited_by_hand_are_refused(workspace):
+    toml = workspace.root / "ships.toml"
+    toml.write_text(toml.read_text().replace("n_bootstrap = 1000", "n_bootstrap = 200"))
+    with pytest.raises(LockError, match=r"scoring settings \(metric, n_bootstrap, seed\) were edited by hand"):
+        Workspace.open(workspace.root).load_solution()
+
+
+@pytest.mark.parametrize("line, message", [
+    ("seed = \"abc\"", "ships.toml: seed = 'abc' is invalid; expected an integer from 0 to 4294967295"),
+    ("deadline = \"next friday\"", "ships.toml: deadline = 'next friday' is invalid; expected a TOML datetime "
+                                   "or an ISO 8601 date and time"),
+    ("daily_quota = 0", "ships.toml: daily_quota = 0 is invalid; expected an integer from 1 to 10000"),
+    ("metric = \"auc\"", "ships.toml: metric = 'auc' is invalid; expected one of 'roc_auc', 'log_loss'"),
+    ("dealine = 2026-12-31T23:59:00Z", "ships.toml: unknown key 'dealine'; did you mean 'deadline'? Remove or rename it"),
+    ("seed = ", "ships.toml: not valid TOML (Invalid value (at line"),
+])
+def test_a_bad_ships_toml_is_one_precise_error(workspace, line, message):
+    toml = workspace.root / "ships.toml"
+    key = line.split(" ")[0]
+    kept = [x for x in toml.read_text().splitlines() if not x.startswith(key + " ")]
+    toml.write_text("\n".join(kept + [line]) + "\n")
+    with pytest.raises(ConfigError) as info:
+        Workspace.open(workspace.root)
+    assert message in str(info.value)
+
+
+def test_a_toml_datetime_deadline_is_read_as_utc(workspace):
+    toml = workspace.root / "ships.toml"
+    toml.write_text(toml.read_text() + "deadline = 2026-12-31T23:59:00+01:00\n")
+    ws = Workspace.open(workspace.root)
+    assert ws.config.deadline == datetime(2026, 12, 31, 22, 59, tzinfo=timezone.utc)
+    assert ws.rules.deadline == ws.config.deadline
 
 
 def test_init_from_imported_data(tmp_path, chips):

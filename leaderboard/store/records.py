@@ -8,12 +8,14 @@ interleave.
 
 API
 ---
-- ``Store.open(url)``: create or migrate the schema; ``close()``; usable as a context manager.
+- ``Store.open(url, rules)``: create or migrate the schema; the competition's
+  :class:`~competition.rules.Rules` decide the primary metric, its direction, the quota and the
+  number of finals; ``close()``; usable as a context manager.
 - Teams: ``add_team(name) -> token`` (shown once, stored as a SHA-256 hash),
   ``ensure_team(name, kind)``, ``reset_token(name)``, ``team(name)``, ``list_teams()``,
   ``team_for_token(token) -> name`` (AuthError if wrong).
 - Submissions: ``add_submission(...)`` (quota checked in the same transaction),
-  ``submissions(team=None)``, ``submission(id)``, ``quota_status(team, daily_quota)``,
+  ``submissions(team=None)``, ``submission(id)``, ``quota_status(team)``,
   ``add_rescore(id, ...)``.
 - Finals: ``select_finals(team, ids)``, ``final_ids()``, ``finalize()``, ``is_finalized()``,
   ``finalized_at()``.
@@ -48,13 +50,14 @@ import secrets
 import unicodedata
 from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
-from datetime import datetime, time, timedelta, timezone
+from datetime import datetime, timezone
 
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from competition.errors import AuthError, ParameterError, QuotaError, StoreError
+from competition.errors import AuthError, ClosedError, ParameterError, QuotaError, StoreError
+from competition.rules import Rules, day_bounds
 from leaderboard import ranking
 from leaderboard.store.schema import (
     Finalization,
@@ -76,9 +79,8 @@ from leaderboard.store.schema import (
     write_transaction,
 )
 
-__all__ = ["PRIMARY_METRIC", "TEAM_KINDS", "Team", "SubmissionRecord", "QuotaStatus", "Finalization", "Store"]
+__all__ = ["TEAM_KINDS", "Team", "SubmissionRecord", "QuotaStatus", "Finalization", "Store"]
 
-PRIMARY_METRIC = "roc_auc"
 TEAM_KINDS = ("team", "baseline")
 _MAX_NAME = 64
 _MAX_MESSAGE = 10_000
@@ -87,20 +89,23 @@ _MAX_MESSAGE = 10_000
 class Store:
     """The leaderboard store over one database; open it with :meth:`Store.open`."""
 
-    def __init__(self, engine: Engine):
+    def __init__(self, engine: Engine, rules: Rules | None = None):
         self._engine = engine
+        self.rules = rules or Rules()
         self._boards: dict[bool, tuple[str, tuple]] = {}  # private -> (revision, rows)
 
     # -- opening -------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str) -> "Store":
+    def open(cls, url: str, rules: Rules | None = None) -> "Store":
         """Open the store at a SQLAlchemy URL, creating or migrating its schema.
 
         Parameters
         ----------
         url : str
             e.g. ``sqlite:///ws/leaderboard.db`` or ``postgresql+psycopg://user@host/db``.
+        rules : Rules, optional
+            The competition's rules (default: ``Rules()``, ROC AUC and two finals).
 
         Raises
         ------
@@ -117,7 +122,7 @@ class Store:
         except StoreError:
             engine.dispose()
             raise
-        return cls(engine)
+        return cls(engine, rules)
 
     def close(self) -> None:
         """Release the database connections."""
@@ -232,7 +237,6 @@ class Store:
         public: Mapping,
         private: Mapping,
         split_hash: str,
-        daily_quota: int | None,
         submitted_at: datetime | None = None,
     ) -> SubmissionRecord:
         """Record a scored submission, in one transaction with the quota check.
@@ -247,9 +251,6 @@ class Store:
             Flat metric dicts (``roc_auc``, ``roc_auc_low``, ``roc_auc_high``, ...).
         split_hash : str
             The split the scores were computed on.
-        daily_quota : int or None
-            Valid submissions allowed per team per UTC day; None for no limit.  Baselines
-            are exempt.
         submitted_at : datetime, optional
             Timezone-aware; default now.
 
@@ -263,7 +264,8 @@ class Store:
         StoreError
             If the competition is finalized or the team is unknown.
         QuotaError
-            If the team has used its quota for the UTC day of ``submitted_at``.
+            If the team has used its quota (``rules.quota_for(kind)``) for the UTC day of
+            ``submitted_at``.
         ParameterError
             For a malformed argument.
         """
@@ -272,17 +274,17 @@ class Store:
             file_sha256=_check_sha256(file_sha256), filename=_check_text("filename", filename, 255),
             message=_check_text("message", message, _MAX_MESSAGE), submitted_at=at,
             split_hash=_check_text("split_hash", split_hash, 64),
-            **_score_values("public", public), **_score_values("private", private),
+            **self._score_values("public", public), **self._score_values("private", private),
         )
-        _check_quota_arg(daily_quota)
         with self._write() as conn:
             self._check_open(conn)
             team_id = self._team_id(conn, team, lock=True)
             kind = conn.execute(select(teams.c.kind).where(teams.c.id == team_id)).scalar_one()
-            if kind != "baseline" and daily_quota is not None:
+            daily_quota = self.rules.quota_for(kind)
+            if daily_quota is not None:
                 used = self._count_day(conn, team_id, at)
                 if used >= daily_quota:
-                    start, end = _day_bounds(at)
+                    start, end = day_bounds(at)
                     raise QuotaError(
                         f"team {self._name(conn, team_id)!r} has used its {daily_quota} submissions for "
                         f"{start:%Y-%m-%d} (UTC); the quota resets at {end:%Y-%m-%d %H:%M} UTC")
@@ -308,11 +310,12 @@ class Store:
         """
         values = dict(submission_id=submission_id, rescored_at=_utc(rescored_at, "rescored_at"),
                       split_hash=_check_text("split_hash", split_hash, 64),
-                      **_score_values("public", public), **_score_values("private", private))
+                      **self._score_values("public", public), **self._score_values("private", private))
         with self._write() as conn:
             old = self._records(conn, reveal=True, submission_id=submission_id)[0]
-            if (old.public, old.private, old.split_hash) == (values["public_metrics"], values["private_metrics"],
-                                                             values["split_hash"]):
+            if (old.public, old.private, old.split_hash, old.public_score, old.private_score) == (
+                    values["public_metrics"], values["private_metrics"], values["split_hash"],
+                    values["public_score"], values["private_score"]):
                 return False
             conn.execute(rescores.insert().values(**values))
             return True
@@ -335,40 +338,38 @@ class Store:
         with self._read() as conn:
             return self._records(conn, reveal=self._finalized_at(conn) is not None, submission_id=submission_id)[0]
 
-    def quota_status(self, team: str, daily_quota: int | None, now: datetime | None = None) -> QuotaStatus:
+    def quota_status(self, team: str, now: datetime | None = None) -> QuotaStatus:
         """How many valid submissions ``team`` made on the UTC day of ``now``, and when that resets.
 
-        Baselines and ``daily_quota=None`` have no limit (``limit`` and ``left`` None).
+        Kinds without a quota (baselines) have ``limit`` and ``left`` None.
         """
         at = _utc(now, "now")
-        _check_quota_arg(daily_quota)
         with self._read() as conn:
             team_id = self._team_id(conn, team)
             row = conn.execute(select(teams.c.name, teams.c.kind).where(teams.c.id == team_id)).one()
             used = self._count_day(conn, team_id, at)
-        start, end = _day_bounds(at)
-        limit = None if row.kind == "baseline" else daily_quota
+        start, end = day_bounds(at)
+        limit = self.rules.quota_for(row.kind)
         left = None if limit is None else max(limit - used, 0)
         return QuotaStatus(team=row.name, day=start.date(), used=used, limit=limit, left=left, resets_at=end)
 
     # -- finals, finalize, leaderboards ----------------------------------------------------
 
     def select_finals(self, team: str, ids: Iterable[int], now: datetime | None = None) -> list[SubmissionRecord]:
-        """Choose a team's final submissions (at most two, its own), replacing any earlier choice.
+        """Choose a team's final submissions (at most ``rules.n_finals``, its own), replacing any earlier choice.
 
-        An empty ``ids`` clears the choice (finalize then picks the two best Public ones).
+        An empty ``ids`` clears the choice (finalize then picks its best Public ones).
 
         Raises
         ------
         StoreError
-            If finalized, the team is unknown, more than two ids are given, or an id is not
-            one of the team's submissions.
+            If finalized, the team is unknown, or an id is not one of the team's submissions.
+        ParameterError
+            If more ids are given than ``rules.n_finals``.
         """
         ids = list(dict.fromkeys(_check_id(i) for i in ids))
         at = _utc(now, "now")
-        if len(ids) > 2:
-            raise StoreError(f"at most two final submissions per team; got {len(ids)} "
-                             f"({', '.join(map(str, ids))}). Pick the two to keep")
+        self.rules.check_finals(ids)
         with self._write() as conn:
             self._check_open(conn)
             team_id = self._team_id(conn, team, lock=True)
@@ -393,8 +394,8 @@ class Store:
     def finalize(self, now: datetime | None = None) -> Finalization:
         """Close submissions, pick finals for teams that chose none, and reveal the Private leaderboard.
 
-        Teams that selected no final get their two best Public submissions (ties to the
-        earlier).  The result carries every final submission with its Private metrics.
+        Teams that selected no final get their ``rules.n_finals`` best Public submissions
+        (ties to the earlier).  The result carries every final submission with its Private metrics.
 
         Raises
         ------
@@ -409,7 +410,8 @@ class Store:
             auto = []
             for team, rs in _by_team(records).items():
                 if team not in chosen:
-                    picks = sorted((r for r in rs if r.public_score is not None), key=ranking.best_key)[:2]
+                    picks = sorted((r for r in rs if r.public_score is not None),
+                                   key=lambda r: ranking.best_key(r, "public", self.rules))[:self.rules.n_finals]
                     team_id = self._team_id(conn, team)
                     for r in picks:
                         conn.execute(finals.insert().values(team_id=team_id, submission_id=r.id, selected_at=at,
@@ -417,7 +419,7 @@ class Store:
                         auto.append(r.id)
             conn.execute(competition_state.update().where(competition_state.c.id == 1).values(finalized_at=at))
             records = self._records(conn, reveal=True)
-            board = ranking.rank_private(records, self._final_ids(conn))
+            board = ranking.rank_private(records, self._final_ids(conn), self.rules)
             return Finalization(finalized_at=at, leaderboard=board, finals=[r for r in records if r.final],
                                 auto_selected=auto)
 
@@ -451,8 +453,8 @@ class Store:
                 raise StoreError("the Private leaderboard is hidden until the competition is finalized "
                                  "(ships finalize); only the Public one is available")
             entries = self._entries(conn, reveal=private)
-            rows = (ranking.rank_private(entries, self._final_ids(conn)) if private
-                    else ranking.rank_public(entries))
+            rows = (ranking.rank_private(entries, self._final_ids(conn), self.rules) if private
+                    else ranking.rank_public(entries, self.rules))
         self._boards[private] = (revision, tuple(rows))
         return rows
 
@@ -531,11 +533,11 @@ class Store:
         """Refuse writes after finalize; on PostgreSQL, lock the state row against a concurrent finalize."""
         at = self._finalized_at(conn, lock=lock)
         if at is not None:
-            raise StoreError(f"the competition was finalized at {at:%Y-%m-%d %H:%M} UTC; "
+            raise ClosedError(f"the competition was finalized at {at:%Y-%m-%d %H:%M} UTC; "
                              "submissions and final selections are closed")
 
     def _count_day(self, conn: Connection, team_id: int, at: datetime) -> int:
-        start, end = _day_bounds(at)
+        start, end = day_bounds(at)
         return conn.execute(select(func.count()).select_from(submissions).where(
             submissions.c.team_id == team_id, submissions.c.submitted_at >= start,
             submissions.c.submitted_at < end)).scalar_one()
@@ -557,6 +559,18 @@ class Store:
 
     def _entries(self, conn: Connection, *, reveal: bool) -> list[ranking.Entry]:
         return [to_entry(r, reveal) for r in conn.execute(select_entries(reveal=reveal))]
+
+    def _score_values(self, part: str, metrics: Mapping) -> dict:
+        """Column values for one part: the primary score with its interval, and all metrics as JSON."""
+        if not isinstance(metrics, Mapping):
+            raise ParameterError(f"{part}={type(metrics).__name__} is invalid; expected a dict of metrics")
+        clean, name = _clean(dict(metrics), part), self.rules.metric
+        score = clean.get(name)
+        if not isinstance(score, float) or isinstance(score, bool):
+            raise ParameterError(f"{part} metrics are invalid: expected a finite {name!r}, got {metrics.get(name)!r}")
+        low, high = (clean.get(f"{name}_{k}") for k in ("low", "high"))
+        return {f"{part}_score": score, f"{part}_low": low if isinstance(low, float) else None,
+                f"{part}_high": high if isinstance(high, float) else None, f"{part}_metrics": clean}
 
 
 # -- helpers ----------------------------------------------------------------------------------
@@ -613,12 +627,6 @@ def _check_id(value) -> int:
     return int(value)
 
 
-def _check_quota_arg(daily_quota) -> None:
-    if daily_quota is not None and (isinstance(daily_quota, bool) or not isinstance(daily_quota, int)
-                                    or daily_quota < 0):
-        raise ParameterError(f"daily_quota={daily_quota!r} is invalid; expected an int >= 0 or None")
-
-
 def _utc(value: datetime | None, name: str) -> datetime:
     """``value`` (timezone-aware) in UTC, or now."""
     if value is None:
@@ -626,12 +634,6 @@ def _utc(value: datetime | None, name: str) -> datetime:
     if not isinstance(value, datetime) or value.tzinfo is None:
         raise ParameterError(f"{name}={value!r} is invalid; expected a timezone-aware datetime")
     return value.astimezone(timezone.utc)
-
-
-def _day_bounds(at: datetime) -> tuple[datetime, datetime]:
-    """Start and end (next midnight) of the UTC day holding ``at``."""
-    start = datetime.combine(at.astimezone(timezone.utc).date(), time(0), tzinfo=timezone.utc)
-    return start, start + timedelta(days=1)
 
 
 def _clean(value, where: str):
@@ -650,20 +652,6 @@ def _clean(value, where: str):
     if isinstance(value, (list, tuple)):
         return [_clean(v, where) for v in value]
     raise ParameterError(f"{where} is invalid: expected a number, string, list or dict, got {type(value).__name__}")
-
-
-def _score_values(part: str, metrics: Mapping) -> dict:
-    """Column values for one part: the primary score with its interval, and all metrics as JSON."""
-    if not isinstance(metrics, Mapping):
-        raise ParameterError(f"{part}={type(metrics).__name__} is invalid; expected a dict of metrics")
-    clean = _clean(dict(metrics), part)
-    score = clean.get(PRIMARY_METRIC)
-    if not isinstance(score, float) or isinstance(score, bool):
-        raise ParameterError(f"{part} metrics are invalid: expected a finite {PRIMARY_METRIC!r}, "
-                             f"got {metrics.get(PRIMARY_METRIC)!r}")
-    low, high = (clean.get(f"{PRIMARY_METRIC}_{k}") for k in ("low", "high"))
-    return {f"{part}_score": score, f"{part}_low": low if isinstance(low, float) else None,
-            f"{part}_high": high if isinstance(high, float) else None, f"{part}_metrics": clean}
 
 
 def _to_team(row) -> Team:

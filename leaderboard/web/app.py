@@ -43,7 +43,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from competition.errors import ShipsError, StoreError
-from competition.scoring import METRICS, PRIMARY_METRIC
+from competition.scoring import METRICS
 from competition.tracking_job import log_submission_in_background, submission_run
 from leaderboard.web.charts import roc_chart_svg, score_chart_svg
 from leaderboard.store import Store
@@ -90,7 +90,7 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
         Serve it with uvicorn (``ships serve``).
     """
     owned = store is None
-    site = _Site(workspace, store or Store.open(workspace.store_url), revision_ttl, tracking_uri)
+    site = _Site(workspace, store or Store.open(workspace.store_url, workspace.rules), revision_ttl, tracking_uri)
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -136,7 +136,7 @@ class _Site:
 
     def _build_board(self, private: bool, finalized_at: datetime | None, rows: list, fmt: str) -> tuple[bytes, str]:
         """The leaderboard page or its JSON twin, encoded."""
-        view = leaderboard_view(rows, private=private, finalized_at=finalized_at, metric=PRIMARY_METRIC)
+        view = leaderboard_view(rows, private=private, finalized_at=finalized_at, metric=self.ws.rules.metric)
         if fmt == "json":
             return _json(view).body, _JSON
         default = private == (finalized_at is not None)
@@ -163,7 +163,8 @@ def _make_env(ws) -> Environment:
     config = ws.config
     env.globals.update(
         team_url=team_url, submission_url=submission_url, metrics=list(METRICS.values()),
-        primary=METRICS[PRIMARY_METRIC], daily_quota=config.daily_quota, deadline=config.deadline,
+        primary=ws.rules.primary, rules=ws.rules, daily_quota=config.daily_quota,
+        deadline=None if config.deadline is None else f"{config.deadline:%Y-%m-%d %H:%M}",
         max_upload_bytes=config.max_upload_bytes,
     )
     return env
