@@ -62,11 +62,12 @@ def synthetic_metrics(rng: np.random.Generator, skill: float) -> dict:
 
 def populate(url: str, n_teams: int, n_submissions: int, split_hash: str) -> dict[str, str]:
     """Teams, baselines and submissions with synthetic scores; returns each team's token."""
+    from competition.rules import Rules
     from leaderboard.store import Store
 
     rng = np.random.default_rng(0)
     start = datetime.now(timezone.utc) - timedelta(days=60)
-    with Store.open(url) as store:
+    with Store.open(url, Rules(daily_quota=n_submissions)) as store:
         tokens = {f"team-{i:04d}": store.add_team(f"team-{i:04d}") for i in range(n_teams)}
         for name in ("dummy", "logistic regression", "xgboost"):
             store.ensure_team(name, kind="baseline")
@@ -76,12 +77,12 @@ def populate(url: str, n_teams: int, n_submissions: int, split_hash: str) -> dic
             store.add_submission(
                 team=names[i], file_sha256=secrets.token_hex(32), filename=f"sub{k}.csv", message=f"run {k}",
                 public=synthetic_metrics(rng, skill[i]), private=synthetic_metrics(rng, skill[i]),
-                split_hash=split_hash, daily_quota=None,
+                split_hash=split_hash,
                 submitted_at=start + timedelta(seconds=int(k * 60 * 24 * 3600 / n_submissions)))
         for j, name in enumerate(("dummy", "logistic regression", "xgboost")):
             store.add_submission(team=name, file_sha256=secrets.token_hex(32), filename="baseline.csv", message="",
                                  public=synthetic_metrics(rng, 0.5 + 0.15 * j), private=synthetic_metrics(rng, 0.5),
-                                 split_hash=split_hash, daily_quota=None, submitted_at=start)
+                                 split_hash=split_hash, submitted_at=start)
     return tokens
 
 
@@ -95,7 +96,7 @@ def make_workspace(root: Path, n_teams: int, n_submissions: int) -> tuple[object
         ws = Workspace.open(root)
         return ws, dict(line.split("\t") for line in tokens_file.read_text().splitlines())
     t = time.perf_counter()
-    ws = init_workspace(root, daily_quota=1_000_000)
+    ws = init_workspace(root, daily_quota=10_000)
     print(f"workspace created in {time.perf_counter() - t:.0f} s")
     t = time.perf_counter()
     fast = Path("/dev/shm") if Path("/dev/shm").is_dir() else root

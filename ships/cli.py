@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import typer
 
 from ships._common import ShipsGroup
 from ships.baselines import app as baseline_app
 from ships.baselines import cv_app
+from ships.config import app as config_app
 from ships.data import app as data_app
 from ships.demo import app as demo_app
 from ships.detect import app as detect_app
@@ -28,6 +31,7 @@ app = typer.Typer(
 )
 app.add_typer(data_app, name="data")
 app.add_typer(init_app)
+app.add_typer(config_app, name="config")
 app.add_typer(scoring_app)
 app.add_typer(leaderboard_app)
 app.add_typer(detect_app)
@@ -36,6 +40,20 @@ app.add_typer(cv_app)
 app.add_typer(baseline_app, name="baseline")
 app.add_typer(ui_app, name="ui")
 app.add_typer(demo_app)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from ships import __version__
+
+        typer.echo(f"ships {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """ShipsNet competition harness: locked test set, scoring, baselines, MLflow and a leaderboard."""
 
 
 def main() -> None:

@@ -232,7 +232,7 @@ def test_finalize_reveals_private_with_moves_and_closes(board, tmp_path):
     result = ships(board, "finalize", "--yes")
     assert result.exit_code == 0, result.output
     assert "submissions are closed" in result.output
-    assert "Picked as finals (two best Public) for teams that selected none: 3, 4" in result.output
+    assert "Picked as finals (2 best Public) for teams that selected none: 3, 4" in result.output
     assert "Private leaderboard" in result.output and "move" in result.output
     out = json.loads(ships(board, "leaderboard", "--private", "--json").output)
     rows = {r["team"]: r for r in out["rows"]}
@@ -284,7 +284,7 @@ def _inflated(ws, tmp_path, team="gamma"):
     with Store.open(ws.store_url) as store:
         store.ensure_team(team)
         return store.add_submission(team=team, file_sha256=digest, filename="weak.csv", message="", public=fake,
-                                    private=fake, split_hash=ws.split_hash, daily_quota=None).id
+                                    private=fake, split_hash=ws.split_hash).id
 
 
 def test_rescore_reports_rank_changes(board, tmp_path):
@@ -325,4 +325,4 @@ def test_rescore_refuses_a_changed_solution(board):
         fh.write("\n")
     result = ships(board, "rescore")
     assert result.exit_code == 1
-    assert "changed since init" in error_of(result)
+    assert "changed since `ships init`; scoring refused" in error_of(result)

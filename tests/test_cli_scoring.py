@@ -108,7 +108,7 @@ def test_edited_solution_refuses_to_score(workspace):
     path.write_text(path.read_text().replace(",0,Private", ",1,Private", 1))
     sample = workspace.public_dir / "sample_submission.csv"
     result = runner.invoke(app, ["score", str(sample), "-w", str(workspace.root)])
-    assert result.exit_code == 1 and "changed since init" in result.output
+    assert result.exit_code == 1 and "changed since `ships init`; scoring refused" in result.output
     assert not list(workspace.submissions_dir.iterdir())
 
 

@@ -16,6 +16,7 @@ from sqlalchemy import text
 
 import pg
 from competition.errors import StoreError
+from competition.rules import Rules
 from leaderboard.store import Store
 
 pytestmark = pytest.mark.postgres
@@ -42,8 +43,9 @@ def url(server):
 
 
 def submit(store, team, score, at=T0, quota=None):
+    store.rules = Rules(daily_quota=10**9 if quota is None else quota)
     return store.add_submission(team=team, file_sha256=SHA, filename="s.csv", message="", public=metrics(score),
-                                private=metrics(score), split_hash="s", daily_quota=quota, submitted_at=at)
+                                private=metrics(score), split_hash="s", submitted_at=at)
 
 
 def test_the_server_is_postgresql(url):

@@ -103,9 +103,9 @@ def test_concurrent_processes_lose_nothing_and_respect_the_quota(ws, tmp_path):
     with Store.open(ws.store_url) as store:
         records = {r.id: r for r in store.submissions()}
         assert sorted(records) == sorted(o[2] for o in accepted)
-        assert store.quota_status("shared", quota, now).used == quota
+        assert store.quota_status("shared", now).used == quota
         for p in range(N_PROCESSES):
-            assert store.quota_status(f"team-{p}", quota, now).used == per_process
+            assert store.quota_status(f"team-{p}", now).used == per_process
         assert len(store.list_teams()) == N_PROCESSES + 1
     for _, _, sid, digest in accepted:
         assert records[sid].file_sha256 == digest
@@ -165,7 +165,7 @@ def test_killed_submission_leaves_no_record(ws, tmp_path, target):
         # The lock the dead process held is gone: the team submits at once, its quota untouched.
         result = submit_file(ws, second, team="victim", store=store)
         assert [r.id for r in store.submissions()] == [result.record.id]
-        assert store.quota_status("victim", ws.config.daily_quota).used == 1
+        assert store.quota_status("victim").used == 1
 
 
 def test_team_names_with_html_are_stored_and_returned_verbatim(ws, tmp_path):
