@@ -1,0 +1,166 @@
+"""The store's connection, transactions and the queries its parts share."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from contextlib import contextmanager
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import OperationalError
+
+from competition.errors import ClosedError, ParameterError, StoreError
+from competition.rules import Rules, day_bounds
+from leaderboard import ranking
+from leaderboard.store.checks import clean, name_key, unknown_team
+from leaderboard.store.schema import (SubmissionRecord, competition_state, finals, make_engine, read_version, rescores,
+                                      select_entries, select_records, submissions, teams, to_entry, to_record,
+                                      upgrade, write_transaction)
+
+
+class StoreBase:
+    """Opening, transactions and shared queries; :class:`leaderboard.store.Store` adds the parts."""
+
+    def __init__(self, engine: Engine, rules: Rules | None = None):
+        self._engine = engine
+        self.rules = rules or Rules()
+        self._boards: dict[bool, tuple[str, tuple]] = {}  # private -> (revision, rows)
+
+    # -- opening -------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, url: str, rules: Rules | None = None) -> "StoreBase":
+        """Open the store at a SQLAlchemy URL, creating or migrating its schema.
+
+        Parameters
+        ----------
+        url : str
+            e.g. ``sqlite:///ws/leaderboard.db`` or ``postgresql+psycopg://user@host/db``.
+        rules : Rules, optional
+            The competition's rules (default: ``Rules()``, ROC AUC and two finals).
+
+        Raises
+        ------
+        StoreError
+            If the URL is invalid, the database cannot be reached, or its schema is newer
+            than this version of ships.
+        """
+        engine = make_engine(url)
+        try:
+            upgrade(engine)
+        except OperationalError as exc:
+            engine.dispose()
+            raise StoreError(f"cannot open the store at {engine.url!r}: {exc.orig}") from exc
+        except StoreError:
+            engine.dispose()
+            raise
+        return cls(engine, rules)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self._engine.dispose()
+
+    def __enter__(self) -> "StoreBase":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    @property
+    def url(self) -> str:
+        """The store's URL, password hidden."""
+        return self._engine.url.render_as_string(hide_password=True)
+
+    def schema_version(self) -> int:
+        """The schema version recorded in the database."""
+        with self._read() as conn:
+            return read_version(conn)
+
+    @contextmanager
+    def _read(self):
+        """A read transaction (one consistent snapshot on SQLite)."""
+        with self._unavailable_as_store_error(), self._engine.connect() as conn, conn.begin():
+            yield conn
+
+    @contextmanager
+    def _write(self):
+        """A write transaction holding the write lock from its first statement."""
+        with self._unavailable_as_store_error(), self._engine.connect() as conn, write_transaction(conn):
+            yield conn
+
+    @contextmanager
+    def _unavailable_as_store_error(self):
+        """Turn a database that cannot be reached, or stays locked, into a StoreError."""
+        try:
+            yield
+        except OperationalError as exc:
+            raise StoreError(f"the store at {self.url} is unavailable: {exc.orig}; "
+                             "nothing was changed, try again") from exc
+
+    def _revision(self, conn: Connection) -> str:
+        counts = [select(f(c)).scalar_subquery() for c in (submissions.c.id, rescores.c.id, teams.c.id)
+                  for f in (func.count, func.max)]
+        row = conn.execute(select(*counts, select(func.max(finals.c.selected_at)).scalar_subquery(),
+                                  select(func.count()).select_from(finals).scalar_subquery(),
+                                  select(competition_state.c.finalized_at).scalar_subquery())).one()
+        return ":".join("" if v is None else str(v) for v in row)
+
+    def _team_id(self, conn: Connection, name: str, lock: bool = False) -> int:
+        query = select(teams.c.id).where(teams.c.name_key == name_key(name))
+        team_id = conn.execute(query.with_for_update() if lock else query).scalar()
+        if team_id is None:
+            raise StoreError(unknown_team(name))
+        return team_id
+
+    def _name(self, conn: Connection, team_id: int) -> str:
+        return conn.execute(select(teams.c.name).where(teams.c.id == team_id)).scalar_one()
+
+    def _finalized_at(self, conn: Connection, lock: bool | str = False) -> datetime | None:
+        query = select(competition_state.c.finalized_at).where(competition_state.c.id == 1)
+        if lock:
+            query = query.with_for_update(read=lock == "share")
+        return conn.execute(query).scalar()
+
+    def _check_open(self, conn: Connection, lock: bool | str = "share") -> None:
+        """Refuse writes after finalize; on PostgreSQL, lock the state row against a concurrent finalize."""
+        at = self._finalized_at(conn, lock=lock)
+        if at is not None:
+            raise ClosedError(f"the competition was finalized at {at:%Y-%m-%d %H:%M} UTC; "
+                             "submissions and final selections are closed")
+
+    def _count_day(self, conn: Connection, team_id: int, at: datetime) -> int:
+        start, end = day_bounds(at)
+        return conn.execute(select(func.count()).select_from(submissions).where(
+            submissions.c.team_id == team_id, submissions.c.submitted_at >= start,
+            submissions.c.submitted_at < end)).scalar_one()
+
+    def _final_ids(self, conn: Connection) -> dict[str, list[int]]:
+        rows = conn.execute(select(teams.c.name, finals.c.submission_id).join(teams, teams.c.id == finals.c.team_id)
+                            .order_by(finals.c.submission_id))
+        out: dict[str, list[int]] = {}
+        for name, sid in rows:
+            out.setdefault(name, []).append(sid)
+        return out
+
+    def _records(self, conn: Connection, *, reveal: bool, team_id: int | None = None,
+                 submission_id: int | None = None) -> list[SubmissionRecord]:
+        rows = conn.execute(select_records(reveal=reveal, team_id=team_id, submission_id=submission_id)).all()
+        if submission_id is not None and not rows:
+            raise StoreError(f"no submission {submission_id}; see 'ships submissions'")
+        return [to_record(r, reveal) for r in rows]
+
+    def _entries(self, conn: Connection, *, reveal: bool) -> list[ranking.Entry]:
+        return [to_entry(r, reveal) for r in conn.execute(select_entries(reveal=reveal))]
+
+    def _score_values(self, part: str, metrics: Mapping) -> dict:
+        """Column values for one part: the primary score with its interval, and all metrics as JSON."""
+        if not isinstance(metrics, Mapping):
+            raise ParameterError(f"{part}={type(metrics).__name__} is invalid; expected a dict of metrics")
+        values, name = clean(dict(metrics), part), self.rules.metric
+        score = values.get(name)
+        if not isinstance(score, float) or isinstance(score, bool):
+            raise ParameterError(f"{part} metrics are invalid: expected a finite {name!r}, got {metrics.get(name)!r}")
+        low, high = (values.get(f"{name}_{k}") for k in ("low", "high"))
+        return {f"{part}_score": score, f"{part}_low": low if isinstance(low, float) else None,
+                f"{part}_high": high if isinstance(high, float) else None, f"{part}_metrics": values}

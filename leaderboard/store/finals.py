@@ -1,0 +1,129 @@
+"""Finals, finalize and the leaderboards."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+
+from sqlalchemy import select
+
+from competition.errors import StoreError
+from leaderboard import ranking
+from leaderboard.store.base import StoreBase
+from leaderboard.store.checks import by_team, check_id, utc
+from leaderboard.store.schema import Finalization, SubmissionRecord, competition_state, finals, submissions
+
+
+class FinalsPart(StoreBase):
+    """Finals, finalize and the leaderboards."""
+
+    def select_finals(self, team: str, ids: Iterable[int], now: datetime | None = None) -> list[SubmissionRecord]:
+        """Choose a team's final submissions (at most ``rules.n_finals``, its own), replacing any earlier choice.
+
+        An empty ``ids`` clears the choice (finalize then picks its best Public ones).
+
+        Raises
+        ------
+        StoreError
+            If finalized, the team is unknown, or an id is not one of the team's submissions.
+        ParameterError
+            If more ids are given than ``rules.n_finals``.
+        """
+        ids = list(dict.fromkeys(check_id(i) for i in ids))
+        at = utc(now, "now")
+        self.rules.check_finals(ids)
+        with self._write() as conn:
+            self._check_open(conn)
+            team_id = self._team_id(conn, team, lock=True)
+            name = self._name(conn, team_id)
+            for sid in ids:
+                owner = conn.execute(select(submissions.c.team_id).where(submissions.c.id == sid)).scalar()
+                if owner is None:
+                    raise StoreError(f"no submission {sid}; see 'ships submissions --team {name}'")
+                if owner != team_id:
+                    raise StoreError(f"submission {sid} belongs to team {self._name(conn, owner)!r}, "
+                                     f"not {name!r}; a team may select only its own submissions")
+            conn.execute(finals.delete().where(finals.c.team_id == team_id))
+            for sid in ids:
+                conn.execute(finals.insert().values(team_id=team_id, submission_id=sid, selected_at=at, auto=False))
+            return [r for r in self._records(conn, reveal=False, team_id=team_id) if r.id in ids]
+
+    def final_ids(self) -> dict[str, list[int]]:
+        """Each team's final submission ids (selected, or picked at finalize)."""
+        with self._read() as conn:
+            return self._final_ids(conn)
+
+    def finalize(self, now: datetime | None = None) -> Finalization:
+        """Close submissions, pick finals for teams that chose none, and reveal the Private leaderboard.
+
+        Teams that selected no final get their ``rules.n_finals`` best Public submissions
+        (ties to the earlier).  The result carries every final submission with its Private metrics.
+
+        Raises
+        ------
+        StoreError
+            If the competition is already finalized.
+        """
+        at = utc(now, "now")
+        with self._write() as conn:
+            self._check_open(conn, lock=True)
+            records = self._records(conn, reveal=True)
+            chosen = self._final_ids(conn)
+            auto = []
+            for team, rs in by_team(records).items():
+                if team not in chosen:
+                    picks = sorted((r for r in rs if r.public_score is not None),
+                                   key=lambda r: ranking.best_key(r, "public", self.rules))[:self.rules.n_finals]
+                    team_id = self._team_id(conn, team)
+                    for r in picks:
+                        conn.execute(finals.insert().values(team_id=team_id, submission_id=r.id, selected_at=at,
+                                                            auto=True))
+                        auto.append(r.id)
+            conn.execute(competition_state.update().where(competition_state.c.id == 1).values(finalized_at=at))
+            records = self._records(conn, reveal=True)
+            board = ranking.rank_private(records, self._final_ids(conn), self.rules)
+            return Finalization(finalized_at=at, leaderboard=board, finals=[r for r in records if r.final],
+                                auto_selected=auto)
+
+    def is_finalized(self) -> bool:
+        """True once :meth:`finalize` has run."""
+        return self.finalized_at() is not None
+
+    def finalized_at(self) -> datetime | None:
+        """When the competition was finalized, or None."""
+        with self._read() as conn:
+            return self._finalized_at(conn)
+
+    def leaderboard(self, private: bool = False) -> list[ranking.LeaderboardRow]:
+        """The Public leaderboard, or the Private one after finalize (see :mod:`leaderboard.ranking`).
+
+        The result is cached until :meth:`revision` changes, so serving it again costs one
+        small query however many submissions there are.
+
+        Raises
+        ------
+        StoreError
+            If ``private`` is asked before the competition is finalized.
+        """
+        with self._read() as conn:
+            revision = self._revision(conn)
+            cached = self._boards.get(private)
+            if cached is not None and cached[0] == revision:
+                return list(cached[1])
+            finalized = self._finalized_at(conn) is not None
+            if private and not finalized:
+                raise StoreError("the Private leaderboard is hidden until the competition is finalized "
+                                 "(ships finalize); only the Public one is available")
+            entries = self._entries(conn, reveal=private)
+            rows = (ranking.rank_private(entries, self._final_ids(conn), self.rules) if private
+                    else ranking.rank_public(entries, self.rules))
+        self._boards[private] = (revision, tuple(rows))
+        return rows
+
+    def revision(self) -> str:
+        """A short string that changes whenever a leaderboard, a final choice or the team list may change.
+
+        For caches: equal revisions mean equal leaderboards.
+        """
+        with self._read() as conn:
+            return self._revision(conn)
