@@ -1,0 +1,191 @@
+"""The connection to one MLflow tracking store: reachability, the experiment, runs and batched logging."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+
+from competition.errors import TrackingError
+
+__all__ = ["TrackerBase", "DEFAULT_EXPERIMENT", "mlflow_errors"]
+
+DEFAULT_EXPERIMENT = "ships"
+_PROBE_TIMEOUT_S = 3.0
+# MLflow's HTTP client retries 7 times with exponential backoff by default (minutes when a
+# server is down); the harness probes first and keeps the client's own retries short.
+_HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+                  "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
+PARAM_MAX = 500
+
+
+def mlflow_errors() -> tuple[type[BaseException], ...]:
+    """What MLflow raises when the store is unreachable or refuses a request."""
+    import requests
+    from mlflow.exceptions import MlflowException
+
+    return (MlflowException, requests.exceptions.RequestException, OSError)
+
+
+class TrackerBase:
+    """One MLflow tracking store; :class:`competition.tracking.Tracker` adds the harness's runs.
+
+    Parameters
+    ----------
+    uri : str
+        Tracking URI: ``sqlite:///PATH/mlflow.db`` (the workspace default), ``http(s)://HOST:PORT``,
+        a ``file:`` folder, or any URI MLflow accepts.  Resolve ``--tracking-uri`` and
+        ``MLFLOW_TRACKING_URI`` at the CLI edge and pass the result here.
+    experiment : str, default="ships"
+    artifact_location : str, optional
+        Where a new experiment keeps its artifacts; for a ``sqlite:`` store the default is the
+        ``mlruns/`` folder beside the database, for a server the server decides.
+    """
+
+    def __init__(self, uri: str, *, experiment: str = DEFAULT_EXPERIMENT, artifact_location: str | None = None):
+        self.uri = str(uri)
+        self.experiment = experiment
+        self.artifact_location = artifact_location or _default_artifacts(self.uri)
+        self._experiment_id: str | None = None
+        if self._is_http:
+            for key, value in _HTTP_DEFAULTS.items():
+                os.environ.setdefault(key, value)
+            # MLflow's client prints "View run ... at" links to stdout after each run against a
+            # server, which would corrupt --json output; the harness prints its own summary.
+            os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
+        for name in ("alembic", "mlflow.store.db.utils"):  # database set-up chatter on first use
+            logging.getLogger(name).setLevel(logging.WARNING)
+
+    @property
+    def _is_http(self) -> bool:
+        return self.uri.startswith(("http://", "https://"))
+
+    def __repr__(self) -> str:
+        return f"Tracker({self.uri!r}, experiment={self.experiment!r})"
+
+    # -- reachability -------------------------------------------------------------------------
+
+    def check(self) -> "TrackerBase":
+        """Make sure the store answers and the experiment exists, quickly.
+
+        A server gets one HTTP probe with a short timeout (no retries); a database or
+        folder store is opened.  Call it before training so an unreachable store fails first.
+
+        Raises
+        ------
+        TrackingError
+            Saying which URI failed, why, and what to do.
+        """
+        if self._is_http:
+            self._probe_http()
+        with self._wrap("open the tracking store"):
+            self._experiment()
+        return self
+
+    def _probe_http(self) -> None:
+        url = self.uri.rstrip("/") + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=_PROBE_TIMEOUT_S) as response:
+                status = response.status
+        except urllib.error.HTTPError as exc:
+            status = exc.code
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise TrackingError(self._unreachable(f"no answer from {url}: {reason}")) from exc
+        if status != 200:
+            raise TrackingError(self._unreachable(f"{url} answered HTTP {status}; is it an MLflow tracking server?"))
+
+    def _unreachable(self, why: str) -> str:
+        return (f"MLflow tracking store {self.uri} is not reachable ({why}); start the server, pass another "
+                "--tracking-uri, or unset MLFLOW_TRACKING_URI to use the workspace's own mlflow.db")
+
+    @contextlib.contextmanager
+    def _wrap(self, action: str):
+        try:
+            yield
+        except TrackingError:
+            raise
+        except mlflow_errors() as exc:
+            first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+            raise TrackingError(f"MLflow tracking store {self.uri}: could not {action} ({first})") from exc
+
+    def _client(self):
+        from mlflow import MlflowClient
+
+        return MlflowClient(tracking_uri=self.uri)
+
+    def _experiment(self) -> str:
+        if self._experiment_id is None:
+            client = self._client()
+            found = client.get_experiment_by_name(self.experiment)
+            if found is None:
+                self._experiment_id = client.create_experiment(self.experiment, artifact_location=self.artifact_location)
+            else:
+                self._experiment_id = found.experiment_id
+        return self._experiment_id
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def _start(self, name: str, tags: Mapping[str, str], parent: str | None = None) -> str:
+        tags = {k: str(v) for k, v in tags.items() if v is not None and v != ""}
+        if parent:
+            tags["mlflow.parentRunId"] = parent
+        return self._client().create_run(self._experiment(), tags=tags, run_name=name).info.run_id
+
+    def _log(self, run_id: str, metrics: Mapping[str, float] | None = None, params: Mapping | None = None,
+             steps: Mapping[str, Iterable[float]] | None = None) -> None:
+        from mlflow.entities import Metric, Param
+
+        now = int(time.time() * 1000)
+        ms = [Metric(k, float(v), now, 0) for k, v in (metrics or {}).items() if _finite(v)]
+        for key, values in (steps or {}).items():
+            ms += [Metric(key, float(v), now, step) for step, v in enumerate(values) if _finite(v)]
+        ps = [Param(k, _param_value(v)) for k, v in (params or {}).items()]
+        client = self._client()
+        for start in range(0, len(ms), 1000):  # the limits of one log_batch call
+            client.log_batch(run_id, metrics=ms[start:start + 1000])
+        for start in range(0, len(ps), 100):
+            client.log_batch(run_id, params=ps[start:start + 100])
+
+    def _end(self, run_id: str, status: str = "FINISHED") -> None:
+        self._client().set_terminated(run_id, status=status)
+
+    @contextlib.contextmanager
+    def _run(self, name: str, tags: Mapping[str, str], parent: str | None = None, action: str = "log a run"):
+        with self._wrap(action):
+            run_id = self._start(name, tags, parent)
+        status = "FAILED"
+        try:
+            with self._wrap(action):
+                yield run_id
+            status = "FINISHED"
+        finally:
+            with contextlib.suppress(*mlflow_errors()):
+                self._end(run_id, status)
+
+
+
+def _param_value(value) -> str:
+    text = str(value)
+    return text if len(text) <= PARAM_MAX else text[: PARAM_MAX - 3] + "..."
+
+
+def _finite(value) -> bool:
+    try:
+        return value is not None and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _default_artifacts(uri: str) -> str | None:
+    """``mlruns/`` beside a ``sqlite:`` database (absolute, as a file URI); None for other stores."""
+    if uri.startswith("sqlite:///"):
+        db = Path(uri[len("sqlite:///"):])
+        return (db.parent.resolve() / "mlruns").as_uri()
+    return None
