@@ -58,6 +58,11 @@ class Config:
                            choices=tuple(METRICS), editable=True, scoring=True)
     public_precision: int = _setting(4, "decimals of the scores shown to teams before finalize", minimum=1,
                                      maximum=8, editable=True)
+    feedback: str = _setting("score", "what teams see of a Public score before finalize: score (rounded, Kaggle's "
+                             "way) or ladder (changes only on a significant improvement)", choices=("score", "ladder"),
+                             editable=True)
+    ladder_step: float = _setting(0.001, "the Ladder's margin of a significant improvement, in metric units",
+                                  minimum=0.00001, maximum=0.5, editable=True)
     daily_quota: int = _setting(5, "valid submissions per team per UTC day", minimum=1, maximum=10_000,
                                 editable=True)
     n_finals: int = _setting(2, "final submissions a team may select for the Private leaderboard", minimum=1,

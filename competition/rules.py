@@ -14,14 +14,16 @@ CLI display, and the submission path refuses by these rules only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
 
 from competition.errors import ClosedError, ParameterError
 from competition.scoring import METRICS, THRESHOLD, Metric
 
-__all__ = ["Rules", "QUOTA_EXEMPT_KINDS", "day_bounds"]
+__all__ = ["Rules", "FEEDBACK", "QUOTA_EXEMPT_KINDS", "day_bounds"]
 
+FEEDBACK = ("score", "ladder")
 QUOTA_EXEMPT_KINDS = ("baseline",)  # baselines set the bar: shown for reference, no rank and no quota
 
 
@@ -41,6 +43,13 @@ class Rules:
         Valid submissions per team per UTC day (kinds in :data:`QUOTA_EXEMPT_KINDS` have none).
     deadline : datetime or None
         Timezone-aware; submissions after it are refused.
+    feedback : {'score', 'ladder'}
+        What a team is shown of a Public score before finalize: ``'score'``, the primary metric
+        rounded to ``public_precision`` decimals with its interval (Kaggle's convention);
+        ``'ladder'``, the Ladder of Blum and Hardt (2015): the shown score changes only when a
+        submission beats the team's shown best by more than ``ladder_step``.
+    ladder_step : float
+        The Ladder's margin, in units of the primary metric.
     """
 
     metric: str = "roc_auc"
@@ -48,16 +57,21 @@ class Rules:
     n_finals: int = 2
     daily_quota: int = 5
     deadline: datetime | None = None
+    feedback: str = "score"
+    ladder_step: float = 0.001
 
     def __post_init__(self):
         if self.metric not in METRICS:
             raise ParameterError(f"metric={self.metric!r} is invalid; expected one of {', '.join(METRICS)}")
+        if self.feedback not in FEEDBACK:
+            raise ParameterError(f"feedback={self.feedback!r} is invalid; expected one of {', '.join(FEEDBACK)}")
 
     @classmethod
     def from_config(cls, config) -> "Rules":
         """The rules written in a validated :class:`competition.config.Config`."""
         return cls(metric=config.metric, public_precision=config.public_precision, n_finals=config.n_finals,
-                   daily_quota=config.daily_quota, deadline=config.deadline)
+                   daily_quota=config.daily_quota, deadline=config.deadline, feedback=config.feedback,
+                   ladder_step=config.ladder_step)
 
     @property
     def primary(self) -> Metric:
@@ -121,6 +135,45 @@ class Rules:
     def round_score(self, value: float | None) -> float | None:
         """A score as shown to teams before finalize: rounded to :attr:`public_precision` decimals."""
         return None if value is None else round(float(value), self.public_precision)
+
+    def shown_metrics(self, metrics: Mapping | None, *, finalized: bool) -> dict:
+        """What anyone but the organiser sees of one part's metrics.
+
+        Before finalize: the primary metric and its interval, rounded (scores at full
+        precision, other metrics and confusion counts reveal test labels); after it, all.
+        """
+        metrics = dict(metrics or {})
+        if finalized:
+            return metrics
+        keys = (self.metric, f"{self.metric}_low", f"{self.metric}_high")
+        return {k: self.round_score(metrics.get(k)) for k in keys}
+
+    def shown_scores(self, scores: Sequence[float | None]) -> list[float | None]:
+        """The Public scores a team is shown for its submissions, in submission order.
+
+        ``'score'`` feedback: each score rounded.  ``'ladder'``: the Ladder's running value,
+        which moves only when a score beats it by more than ``ladder_step`` (then to that score,
+        rounded); a submission that does not is shown the team's standing value again.
+
+        >>> Rules(feedback="ladder", ladder_step=0.01).shown_scores([0.90, 0.905, 0.93, None, 0.92])
+        [0.9, 0.9, 0.93, None, 0.93]
+        """
+        if self.feedback == "score":
+            return [self.round_score(s) for s in scores]
+        shown, best = [], None
+        for score in scores:
+            if score is None:
+                shown.append(None)
+                continue
+            if best is None or self.is_better(score, best + self.sort_direction * self.ladder_step):
+                best = self.round_score(score)
+            shown.append(best)
+        return shown
+
+    @property
+    def sort_direction(self) -> int:
+        """+1 when higher is better, -1 when lower is better."""
+        return 1 if self.greater_is_better else -1
 
     def format_score(self, value: float | None) -> str:
         """The score as text with :attr:`public_precision` decimals (``'n/a'`` when undefined)."""

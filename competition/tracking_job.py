@@ -22,7 +22,7 @@ def submission_run(ws, result, message: str) -> dict:
     """The MLflow run of a scored submission (a ``SubmitResult``): Public metrics and tags only."""
     record = result.record
     return {"team": record.team, "message": message, "file_sha256": result.file_sha256,
-            "split_hash": ws.split_hash, "public": result.public, "submission_id": record.id, "kind": record.kind}
+            "split_hash": ws.split_hash, "public": result.shown, "submission_id": record.id, "kind": record.kind}
 
 
 def log_submission_in_background(tracking_uri: str, run: dict, log_path: Path) -> subprocess.Popen:

@@ -140,10 +140,28 @@ def rank_public(records: Iterable[Scored], rules: Rules = _DEFAULT_RULES) -> lis
     """
     records = list(records)
     by_team = _group(records)
-    best = {team: min((r for r in rs if r.public_score is not None), key=lambda r: best_key(r, "public", rules),
-                      default=None)
-            for team, rs in by_team.items()}
+    pick = _ladder_best if rules.feedback == "ladder" else _best
+    best = {team: pick(rs, rules) for team, rs in by_team.items()}
     return _make_rows({t: b for t, b in best.items() if b is not None}, by_team, "public", rules)
+
+
+def _best(records: list[Scored], rules: Rules) -> Scored | None:
+    """The team's best Public submission (ties to the earlier)."""
+    return min((r for r in records if r.public_score is not None), key=lambda r: best_key(r, "public", rules),
+               default=None)
+
+
+def _ladder_best(records: list[Scored], rules: Rules) -> Entry | None:
+    """Under the Ladder: the submission that set the team's standing value, scored at that value."""
+    ordered = sorted(records, key=lambda r: (r.submitted_at, r.id))
+    shown = rules.shown_scores([r.public_score for r in ordered])
+    standing = next((v for v in reversed(shown) if v is not None), None)
+    if standing is None:
+        return None
+    first = next(r for r, v in zip(ordered, shown) if v == standing)
+    return Entry(id=first.id, team=first.team, kind=first.kind, submitted_at=first.submitted_at,
+                 public_score=standing, public_low=rules.round_score(first.public_low),
+                 public_high=rules.round_score(first.public_high))
 
 
 def rank_private(records: Iterable[Scored], finals: Mapping[str, Collection[int]],

@@ -21,16 +21,22 @@ from competition.scoring import score_predictions, validate_submission
 from competition.submission import parse_submission, read_submission_file
 from competition.workspace import Workspace
 
-__all__ = ["SubmitResult", "read_and_validate", "submit_file", "open_store", "score_parts"]
+__all__ = ["SubmitResult", "read_and_validate", "submit_file", "open_store", "score_parts", "shown_metrics", "receipt"]
 
 
 @dataclass(frozen=True)
 class SubmitResult:
-    """What a team may see of its accepted submission: the record and its Public metrics only."""
+    """An accepted submission: its record, its Public metrics (the organiser's) and what a team is shown.
+
+    ``shown`` follows the rules (:meth:`competition.rules.Rules.shown_metrics`): before finalize the
+    primary metric and its interval, rounded (or the Ladder's value); every path that answers a
+    team uses it, never ``public``.
+    """
 
     record: object
     public: dict
     file_sha256: str
+    shown: dict
 
 
 def open_store(ws: Workspace):
@@ -110,7 +116,31 @@ def submit_file(
         team=team, file_sha256=digest, filename=filename, message=message,
         public=parts["Public"], private=parts["Private"], split_hash=ws.split_hash, submitted_at=now,
     )
-    return SubmitResult(record=record, public=parts["Public"], file_sha256=digest)
+    return SubmitResult(record=record, public=parts["Public"], file_sha256=digest,
+                        shown=shown_metrics(store, ws.rules, record))
+
+
+def shown_metrics(store, rules, record) -> dict:
+    """What a team is shown of ``record``'s Public score: rounded, or the Ladder's value over its history."""
+    history = store.submissions(record.team)
+    scores = rules.shown_scores([r.public_score for r in history])
+    score = dict(zip((r.id for r in history), scores)).get(record.id)
+    shown = rules.shown_metrics(record.public, finalized=False)
+    shown[rules.metric] = score
+    return shown
+
+
+def receipt(store, result: SubmitResult) -> dict:
+    """What a team needs after a submission: its shown Public score, whether it is its best, its rank
+    on the Public board, and the submissions left today with the time the quota resets."""
+    record = result.record
+    row = next((r for r in store.leaderboard() if r.team == record.team), None)
+    quota = store.quota_status(record.team)
+    return {"id": record.id, "team": record.team, "file_sha256": result.file_sha256, "public": result.shown,
+            "best": row is not None and row.submission_id == record.id, "rank": None if row is None else row.rank,
+            "submitted_at": record.submitted_at.isoformat(), "filename": record.filename,
+            "quota": {"used": quota.used, "limit": quota.limit, "left": quota.left,
+                      "resets_at": quota.resets_at.isoformat()}}
 
 
 def score_parts(ws: Workspace, solution, y_proba: np.ndarray) -> dict[str, dict]:

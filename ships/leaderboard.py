@@ -231,11 +231,12 @@ def finalize(
 
 
 def _log_private(tracking_uri: str, records) -> None:
-    """Add the now revealed Private metrics to every submission's MLflow run (a warning on failure)."""
+    """Add the now revealed metrics (all Public, all Private) to every submission's MLflow run (a warning on failure)."""
     from competition.errors import TrackingError
     from competition.tracking import Tracker
 
-    rows = [{"team": r.team, "file_sha256": r.file_sha256, "private": r.private, "submission_id": r.id,
+    rows = [{"team": r.team, "file_sha256": r.file_sha256, "private": r.private, "public": r.public,
+             "submission_id": r.id,
              "split_hash": r.split_hash} for r in records if r.private]
     try:
         Tracker(tracking_uri).log_private(rows)

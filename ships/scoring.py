@@ -35,14 +35,17 @@ def score(
     json_out: JsonOpt = False,
 ) -> None:
     """Validate, score on the Public part, and record a submission (Private scores stay hidden)."""
-    from leaderboard.submit import submit_file
+    from leaderboard.submit import open_store, receipt, submit_file
 
     ws = open_workspace(workspace)
     result = submit_file(ws, file, team=team, message=message)
+    with open_store(ws) as store:
+        answer = receipt(store, result)
     if json_out:
-        echo_json({"id": result.record.id, "team": team, "file_sha256": result.file_sha256, "public": result.public})
+        echo_json(answer)
     else:
-        print_public(result.public, title=f"Submission {result.record.id} by {team}: Public score")
+        typer.echo(f"Scored in workspace {ws.root}")
+        print_receipt(answer, ws.rules)
     if track:
         from competition.tracking_job import log_submission_in_background, submission_run
 
@@ -50,22 +53,16 @@ def score(
                                      ws.root / "tracking.log")
 
 
-def print_public(public: dict, title: str) -> None:
-    """Print the Public metrics with their group-bootstrap intervals as a table."""
-    from rich.console import Console
-    from rich.table import Table
-
-    from competition.scoring import METRICS, THRESHOLD
-
-    table = Table(title=title)
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    table.add_column("95% interval (group bootstrap)", justify="right")
-    for metric in METRICS.values():
-        v, lo, hi = (public.get(metric.name + s) for s in ("", "_low", "_high"))
-        digits = metric.precision
-        interval = "" if lo is None else f"[{lo:.{digits}f}, {hi:.{digits}f}]"
-        table.add_row(metric.name, "n/a" if v is None else f"{v:.{digits}f}", interval)
-    Console().print(table)
-    typer.echo(f"confusion at {THRESHOLD}: tn={public['tn']} fp={public['fp']} fn={public['fn']} tp={public['tp']} "
-               f"({public['n']} Public chips)")
+def print_receipt(answer: dict, rules) -> None:
+    """The reply to a submission: the shown Public score, best or not, rank, and the quota left."""
+    public, metric = answer["public"], rules.metric
+    score, low, high = (public.get(metric + k) for k in ("", "_low", "_high"))
+    interval = "" if low is None or high is None else f" [{rules.format_score(low)}, {rules.format_score(high)}]"
+    best = "your best so far" if answer["best"] else "not your best"
+    rank = "no rank (baseline)" if answer["rank"] is None else f"rank {answer['rank']} on the Public leaderboard"
+    typer.echo(f"Submission {answer['id']} by {answer['team']}: Public {metric} {rules.format_score(score)}"
+               f"{interval} (95% group-bootstrap interval; {rules.direction}), {best}; {rank}.")
+    quota = answer["quota"]
+    if quota["limit"] is not None:
+        typer.echo(f"{quota['left']} of {quota['limit']} submissions left today; the quota resets at "
+                   f"{quota['resets_at'][:16].replace('T', ' ')} UTC.")

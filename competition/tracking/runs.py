@@ -121,7 +121,7 @@ class Tracker(TrackerBase):
         return run_id
 
     def log_private(self, rows: Iterable[Mapping]) -> list[str]:
-        """At finalize only: add ``private_*`` metrics to the runs of the given submissions.
+        """At finalize only: add ``private_*`` metrics (and every ``public_*`` one) to the runs of the given submissions.
 
         Parameters
         ----------
@@ -146,7 +146,8 @@ class Tracker(TrackerBase):
                     with self._run(f"{row['team']} private", tags) as run_id:
                         runs = [run_id]
                 for run_id in runs:
-                    self._log(run_id, metrics=_prefixed("private", row["private"]))
+                    self._log(run_id, metrics={**_prefixed("public", row.get("public") or {}),
+                                               **_prefixed("private", row["private"])})
                     done.append(run_id)
         return done
 

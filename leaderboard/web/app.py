@@ -49,8 +49,8 @@ from leaderboard.web.charts import roc_chart_svg, score_chart_svg
 from leaderboard.store import Store
 from leaderboard.web.board import BoardCache, send_body
 from leaderboard.web.upload import bearer_token, check_length, read_upload, status_for, upload
-from leaderboard.web.views import (decode_name, leaderboard_view, public_roc, score_points, submission_url,
-                                   submission_view, team_url, team_view)
+from leaderboard.web.views import (decode_name, leaderboard_view, public_roc, score_points, shown_public,
+                                   submission_url, submission_view, team_url, team_view)
 
 __all__ = ["make_app"]
 
@@ -136,7 +136,7 @@ class _Site:
 
     def _build_board(self, private: bool, finalized_at: datetime | None, rows: list, fmt: str) -> tuple[bytes, str]:
         """The leaderboard page or its JSON twin, encoded."""
-        view = leaderboard_view(rows, private=private, finalized_at=finalized_at, metric=self.ws.rules.metric)
+        view = leaderboard_view(rows, private=private, finalized_at=finalized_at, rules=self.ws.rules)
         if fmt == "json":
             return _json(view).body, _JSON
         default = private == (finalized_at is not None)
@@ -245,11 +245,13 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
         except StoreError as exc:
             return site.error(request, 404, str(exc))
         row = next((r for r in site.board.rows(revision, finalized) if r.team == team.name), None)
-        view = team_view(team, records, row, finalized=finalized)
+        rules = site.ws.rules
+        view = team_view(team, records, row, rules=rules, finalized=finalized)
         if fmt == "json":
             return _json(view)
-        chart = score_chart_svg(score_points(records, finalized=finalized),
-                                label=f"Scores of {team.name} over time")
+        chart = score_chart_svg(score_points(records, rules=rules, finalized=finalized),
+                                label=f"Scores of {team.name} over time", greater_is_better=rules.greater_is_better,
+                                bounds=(rules.primary.minimum, rules.primary.maximum))
         return site.render("team.html", json_url=team_url(team.name) + ".json", chart=chart, **view)
 
     @app.get("/teams/{name}.json")
@@ -262,11 +264,15 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
 
     def submission(request: Request, submission_id: int, fmt: str) -> Response:
         _, finalized_at = site.board.state()
+        finalized = finalized_at is not None
         try:
             record = site.store.submission(submission_id)
+            history = site.store.submissions(record.team)
         except StoreError as exc:
             return site.error(request, 404, str(exc))
-        view = submission_view(record, finalized=finalized_at is not None, roc=site.roc(record.file_sha256))
+        shown = dict(zip((r.id for r in history), shown_public(history, site.ws.rules, finalized=finalized)))
+        view = submission_view(record, rules=site.ws.rules, shown=shown[record.id], finalized=finalized,
+                               roc=site.roc(record.file_sha256) if finalized else None)
         if fmt == "json":
             return _json(view)
         roc = view["roc"]
@@ -287,7 +293,7 @@ def _add_upload(app: FastAPI, site: _Site) -> None:
 
     def entry(result) -> dict:
         record = result.record
-        return {"id": record.id, "team": record.team, "file_sha256": result.file_sha256, "public": result.public,
+        return {"id": record.id, "team": record.team, "file_sha256": result.file_sha256, "public": result.shown,
                 "url": submission_url(record.id), "team_url": team_url(record.team),
                 "submitted_at": record.submitted_at.isoformat(), "filename": record.filename}
 

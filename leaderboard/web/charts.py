@@ -65,14 +65,16 @@ def _svg(width: int, height: int, label: str, body: list[str]) -> Markup:
     return Markup(head + "".join(body) + "</svg>")
 
 
-def _y_range(points: Sequence[ScorePoint]) -> tuple[float, float]:
+def _y_range(points: Sequence[ScorePoint], bounds: tuple[float, float]) -> tuple[float, float]:
+    """The data's range with a margin, within the metric's bounds (never the whole 0-1 by default)."""
     values = [v for p in points for v in (p.score, p.low, p.high, p.private) if v is not None]
     lo, hi = min(values), max(values)
-    pad = max((hi - lo) * 0.08, 0.01)
-    return max(lo - pad, 0.0), min(hi + pad, 1.0)
+    pad = max((hi - lo) * 0.08, 0.001)
+    return max(lo - pad, bounds[0]), min(hi + pad, bounds[1])
 
 
-def score_chart_svg(points: Sequence[ScorePoint], *, label: str = "Score over time") -> Markup:
+def score_chart_svg(points: Sequence[ScorePoint], *, label: str = "Score over time", greater_is_better: bool = True,
+                    bounds: tuple[float, float] = (0.0, 1.0)) -> Markup:
     """The Public score of each submission over time, with its 95% interval and the running best.
 
     Parameters
@@ -82,6 +84,10 @@ def score_chart_svg(points: Sequence[ScorePoint], *, label: str = "Score over ti
         (the caller sets it only after finalize).
     label : str
         Accessible title of the chart.
+    greater_is_better : bool
+        Direction of the metric, for the running best.
+    bounds : (float, float)
+        The metric's range; the y-axis fits the data within it.
 
     Returns
     -------
@@ -91,7 +97,8 @@ def score_chart_svg(points: Sequence[ScorePoint], *, label: str = "Score over ti
     if not points:
         return Markup("")
     x0, x1 = points[0].submitted_at.timestamp(), points[-1].submitted_at.timestamp()
-    y0, y1 = _y_range(points)
+    y0, y1 = _y_range(points, bounds)
+    sign = 1 if greater_is_better else -1
     pw, ph = _W - _LEFT - _RIGHT, _H - _TOP - _BOTTOM
 
     def sx(t: float) -> float:
@@ -102,10 +109,10 @@ def score_chart_svg(points: Sequence[ScorePoint], *, label: str = "Score over ti
 
     body = _y_axis(nice_ticks(y0, y1), sy, _LEFT, _W - _RIGHT)
     body += _x_axis(points, sx, _TOP + ph)
-    best, steps = -math.inf, []
+    best, steps = -sign * math.inf, []
     for p in points:
         x = sx(p.submitted_at.timestamp())
-        if p.score > best:
+        if sign * p.score > sign * best:
             if steps:
                 steps.append(f"{_f(x)},{_f(sy(best))}")
             best = p.score
@@ -164,6 +171,10 @@ def roc_chart_svg(fpr: Sequence[float], tpr: Sequence[float], *, label: str = "R
         False and true positive rates, the same length, fpr increasing.
     label : str
         Accessible title of the chart.
+    greater_is_better : bool
+        Direction of the metric, for the running best.
+    bounds : (float, float)
+        The metric's range; the y-axis fits the data within it.
 
     Returns
     -------

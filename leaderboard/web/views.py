@@ -15,6 +15,7 @@ from datetime import datetime
 import numpy as np
 
 from competition.errors import ShipsError
+from competition.rules import Rules
 from leaderboard.web.charts import ScorePoint
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "team_view",
     "submission_view",
     "score_points",
+    "shown_public",
     "interpolate_roc",
     "public_roc",
 ]
@@ -78,14 +80,17 @@ def _iso(at: datetime | None) -> str | None:
     return None if at is None else at.isoformat()
 
 
-def leaderboard_view(rows: Sequence, *, private: bool, finalized_at: datetime | None, metric: str) -> dict:
+def leaderboard_view(rows: Sequence, *, private: bool, finalized_at: datetime | None, rules: Rules) -> dict:
     """The leaderboard page: one dict per row of :meth:`Store.leaderboard`, with links.
 
-    ``public_rank`` and ``move`` are kept on the Private board only.
+    ``public_rank`` and ``move`` are kept on the Private board only; before finalize the
+    scores are rounded as the rules say.
     """
     out = []
     for row in rows:
         d = row.to_dict()
+        if finalized_at is None:
+            d.update({k: rules.round_score(d[k]) for k in ("score", "score_low", "score_high")})
         if not private:
             d.pop("public_rank", None)
             d.pop("move", None)
@@ -96,18 +101,27 @@ def leaderboard_view(rows: Sequence, *, private: bool, finalized_at: datetime | 
         "board": "private" if private else "public",
         "finalized": finalized_at is not None,
         "finalized_at": _iso(finalized_at),
-        "metric": metric,
+        "metric": rules.metric,
+        "greater_is_better": rules.greater_is_better,
         "n_teams": sum(1 for r in rows if r.rank is not None),
         "rows": out,
     }
 
 
-def _summary(record, finalized: bool) -> dict:
+def shown_public(records: Sequence, rules: Rules, *, finalized: bool) -> list[tuple]:
+    """``(score, low, high)`` of each of a team's submissions (oldest first) as anyone but the organiser sees it."""
+    if finalized:
+        return [(r.public_score, r.public_low, r.public_high) for r in records]
+    scores = rules.shown_scores([r.public_score for r in records])
+    return [(s, rules.round_score(r.public_low), rules.round_score(r.public_high)) for s, r in zip(scores, records)]
+
+
+def _summary(record, shown: tuple, finalized: bool) -> dict:
     """One submission as a line of a team's history."""
     d = {
         "id": record.id, "url": submission_url(record.id), "submitted_at": _iso(record.submitted_at),
         "filename": record.filename, "message": record.message, "rescored_at": _iso(record.rescored_at),
-        "public_score": record.public_score, "public_low": record.public_low, "public_high": record.public_high,
+        "public_score": shown[0], "public_low": shown[1], "public_high": shown[2],
     }
     if finalized:
         d.update(private_score=record.private_score, private_low=record.private_low,
@@ -115,7 +129,7 @@ def _summary(record, finalized: bool) -> dict:
     return d
 
 
-def team_view(team, records: Sequence, row, *, finalized: bool) -> dict:
+def team_view(team, records: Sequence, row, *, rules: Rules, finalized: bool) -> dict:
     """A team's page: who it is, where it stands on the current board, and its submissions (oldest first).
 
     ``row`` is the team's row of the current leaderboard, or None if it has none.
@@ -129,26 +143,32 @@ def team_view(team, records: Sequence, row, *, finalized: bool) -> dict:
         "rank": None if row is None else row.rank,
         "tied": False if row is None else row.tied,
         "best_submission_id": None if row is None else row.submission_id,
-        "submissions": [_summary(r, finalized) for r in records],
+        "submissions": [_summary(r, shown, finalized)
+                        for r, shown in zip(records, shown_public(records, rules, finalized=finalized))],
     }
 
 
-def score_points(records: Sequence, *, finalized: bool) -> list[ScorePoint]:
-    """Chart points of a team's scored submissions (Private only once finalized)."""
-    return [ScorePoint(id=r.id, submitted_at=r.submitted_at, score=r.public_score, low=r.public_low,
-                       high=r.public_high, private=r.private_score if finalized else None,
-                       url=submission_url(r.id))
-            for r in records if r.public_score is not None]
+def score_points(records: Sequence, *, rules: Rules, finalized: bool) -> list[ScorePoint]:
+    """Chart points of a team's scored submissions, as shown (Private only once finalized)."""
+    return [ScorePoint(id=r.id, submitted_at=r.submitted_at, score=s[0], low=s[1], high=s[2],
+                       private=r.private_score if finalized else None, url=submission_url(r.id))
+            for r, s in zip(records, shown_public(records, rules, finalized=finalized)) if s[0] is not None]
 
 
-def submission_view(record, *, finalized: bool, roc: dict | None) -> dict:
-    """A submission's page: its Public metrics (Private too once finalized) and its coarse ROC curve."""
+def submission_view(record, *, rules: Rules, shown: tuple, finalized: bool, roc: dict | None) -> dict:
+    """A submission's page: its Public score as the rules show it before finalize; after it, every
+    Public and Private metric and the coarse Public ROC curve.
+
+    ``shown`` is the submission's ``(score, low, high)`` from :func:`shown_public`.
+    """
+    public = dict(record.public or {}) if finalized else dict(zip(
+        (rules.metric, f"{rules.metric}_low", f"{rules.metric}_high"), shown))
     d = {
         "id": record.id, "team": record.team, "kind": record.kind, "team_url": team_url(record.team),
         "submitted_at": _iso(record.submitted_at), "filename": record.filename, "message": record.message,
         "file_sha256": record.file_sha256, "rescored_at": _iso(record.rescored_at), "finalized": finalized,
-        "public": dict(record.public or {}),
-        "roc": roc,
+        "public": public,
+        "roc": roc if finalized else None,
     }
     if finalized:
         d.update(private=dict(record.private or {}), final=record.final)
