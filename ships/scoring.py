@@ -35,19 +35,14 @@ def score(
     json_out: JsonOpt = False,
 ) -> None:
     """Validate, score on the Public part, and record a submission (Private scores stay hidden)."""
-    from leaderboard.submit import submit_file
+    from leaderboard.submit import accept_submission
 
     ws = open_workspace(workspace)
-    result = submit_file(ws, file, team=team, message=message)
+    result = accept_submission(ws, file, team=team, message=message, tracking_uri=tracking_uri, track=track)
     if json_out:
         echo_json({"id": result.record.id, "team": team, "file_sha256": result.file_sha256, "public": result.public})
     else:
         print_public(result.public, title=f"Submission {result.record.id} by {team}: Public score")
-    if track:
-        from competition.tracking_job import log_submission_in_background, submission_run
-
-        log_submission_in_background(tracking_uri or ws.tracking_uri, submission_run(ws, result, message),
-                                     ws.root / "tracking.log")
 
 
 def print_public(public: dict, title: str) -> None:
