@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 from typing import Annotated, Optional
@@ -13,7 +12,6 @@ from ships._common import JsonOpt, WorkspaceOpt, echo_json, open_workspace
 
 app = typer.Typer()
 
-_MLFLOW_URI = re.compile(r"^(runs|models):/\S+$")
 _SHIP, _NO_SHIP, _FOUND = (40, 220, 60), (60, 200, 255), (255, 40, 40)
 
 
@@ -35,8 +33,9 @@ OutOpt = Annotated[Path, typer.Option(
     "--out", "-o", help="Folder for SCENE.csv, SCENE.geojson, SCENE.heatmap.png and SCENE.boxes.png.")]
 EvaluateOpt = Annotated[bool, typer.Option(
     "--evaluate",
-    help="Measure recall and precision: paste locked test-part ship and no-ship chips into each scene's water "
-         "(the workspace's split, or the default one), detect, and match the boxes to them.")]
+    help="Measure recall and precision: paste ship and no-ship chips of the workspace's locked test part "
+         "(public/test and the organiser's private/solution.csv) into each scene's water, detect, and match "
+         "the boxes to them.")]
 NShipsOpt = Annotated[int, typer.Option("--n-ships", min=0, help="With --evaluate: ship chips pasted per scene.")]
 NNoShipsOpt = Annotated[int, typer.Option("--n-no-ships", min=0, help="With --evaluate: no-ship chips pasted per scene.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="With --evaluate: seed of the chips chosen and of where they go.")]
@@ -63,15 +62,18 @@ def detect(
     json_out: JsonOpt = False,
 ) -> None:
     """Find ships in full satellite scenes: slide the chip classifier, merge boxes, write tables and images."""
+    from baselines.resolve import resolve_model
     from competition.detect import check_detect_params
-    from competition.scenes import check_scene_file, read_scene
+    from competition.scenes import check_scene_file, load_test_part, read_scene
 
     params = {"stride": stride, "threshold": threshold, "iou_threshold": iou, "batch_size": batch_size}
     check_detect_params(**params)  # every cheap check before a model is fitted or loaded
     for scene in scenes:
         check_scene_file(scene)
-    estimator, model_note = _load_model(model, workspace, tracking_uri)
-    test_part, part_note = _test_part(workspace) if evaluate else (None, "")
+    ws = open_workspace(workspace) if evaluate else None  # the test bed needs the workspace: fail before fitting
+    estimator, model_note = resolve_model(model, workspace=workspace, tracking_uri=tracking_uri, name="--model",
+                                          notify=lambda text: typer.echo(text, err=True))
+    test_part = load_test_part(ws) if evaluate else None
     out.mkdir(parents=True, exist_ok=True)
     results, stems = [], set()
     for k, scene in enumerate(scenes):
@@ -86,49 +88,8 @@ def detect(
     typer.echo(model_note)
     _print_summary(results, evaluate, out)
     if evaluate:
-        typer.echo(f"Pasted chips: the locked test part of {part_note}; a model trained on them would be "
-                   "measured on its own training data.")
-
-
-def _load_model(spec: str, workspace: Path, tracking_uri: str | None):
-    """The estimator named by ``--model`` and a line saying where it came from."""
-    from competition.errors import ParameterError
-
-    if _MLFLOW_URI.match(spec):
-        from competition.tracking import load_logged_model
-
-        if tracking_uri is None and Path(workspace).exists():
-            tracking_uri = open_workspace(workspace).tracking_uri
-        return load_logged_model(spec, tracking_uri=tracking_uri), f"Model: {spec} from MLflow."
-    if Path(spec).is_file():
-        from baselines.persist import load_model
-
-        return load_model(Path(spec)), f"Model: {spec}."
-    from baselines.registry import BASELINES, make_baseline
-
-    if spec not in BASELINES:
-        raise ParameterError(
-            f"--model {spec!r} is neither a baseline name ({', '.join(BASELINES)}), an existing file, "
-            "nor an MLflow model URI (runs:/<run id>/model, models:/<name>/<version>)"
-        )
-    ws = open_workspace(workspace)
-    train = ws.load_train()
-    estimator = make_baseline(spec, random_state=ws.config.seed)
-    typer.echo(f"Fitting baseline {spec!r} on the {len(train.y)} train chips of {ws.root} ...", err=True)
-    estimator.fit(train.X, train.y, groups=train.groups)
-    return estimator, f"Model: baseline {spec!r} fitted on the {len(train.y)} train chips of {ws.root}."
-
-
-def _test_part(workspace: Path):
-    """Locked test-part chips (with labels) to paste, from the workspace's own split or the default one, and a note."""
-    from competition.scenes import split_bundled
-
-    if not Path(workspace).exists():
-        return split_bundled()[1], "the default split (seed 0, as a plain `ships init`)"
-    config = open_workspace(workspace).config
-    return split_bundled(seed=config.seed, test_size=config.test_size, group_by=config.group_by,
-                         public_fraction=config.public_fraction, n_splits=config.n_splits,
-                         expect_sha256=config.data_sha256)[1], f"the split of {workspace}"
+        typer.echo(f"Pasted chips: the locked test part of {ws.root} ({len(test_part.y)} chips); a model trained "
+                   "on them would be measured on its own training data.")
 
 
 def _unique_stem(scene: Path, seen: set[str]) -> str:
