@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -11,8 +10,6 @@ import typer
 from ships._common import JsonOpt, WorkspaceOpt, echo_json, open_workspace
 
 app = typer.Typer()
-
-_SHIP, _NO_SHIP, _FOUND = (40, 220, 60), (60, 200, 255), (255, 40, 40)
 
 
 ScenesArg = Annotated[list[Path], typer.Argument(
@@ -64,6 +61,7 @@ def detect(
     """Find ships in full satellite scenes: slide the chip classifier, merge boxes, write tables and images."""
     from baselines.resolve import resolve_model
     from competition.detect import check_detect_params
+    from competition.finder import find_ships
     from competition.scenes import check_scene_file, load_test_part, read_scene
 
     params = {"stride": stride, "threshold": threshold, "iou_threshold": iou, "batch_size": batch_size}
@@ -80,7 +78,9 @@ def detect(
         image = read_scene(scene)
         stem = _unique_stem(scene, stems)
         bed = {"n_ships": n_ships, "n_no_ships": n_no_ships, "random_state": seed + k}  # other chips in each scene
-        result = _run_scene(scene, image, estimator, params, out, stem, test_part, bed, quiet=json_out)
+        with _progress(scene.name, quiet=json_out) as progress:
+            result = find_ships(image, estimator, scene=scene, out=out, stem=stem, params=params, test_part=test_part,
+                                bed=bed, progress=progress)
         results.append({"scene": str(scene), "model": model, **result})
     if json_out:
         echo_json(results)
@@ -98,48 +98,6 @@ def _unique_stem(scene: Path, seen: set[str]) -> str:
         stem, k = f"{scene.stem}-{k}", k + 1
     seen.add(stem)
     return stem
-
-
-def _run_scene(scene: Path, image, estimator, params: dict, out: Path, stem: str, test_part, bed: dict,
-               quiet: bool) -> dict:
-    """Detect (on the pasted scene with a test part), write the four outputs, return the summary."""
-    from competition.detect import detect_scene
-    from competition.scenes import evaluate_scene
-
-    with _progress(f"{scene.name}", quiet) as progress:
-        start = time.perf_counter()
-        if test_part is None:
-            detections, pasted, report = detect_scene(image, estimator, progress=progress, **params), None, None
-        else:
-            report, pasted, detections = evaluate_scene(image, estimator, test_part.X, test_part.y, where=str(scene),
-                                                        progress=progress, **bed, **params)
-        seconds = time.perf_counter() - start
-    outputs = _write_outputs(detections, pasted.image if pasted else image, pasted, out,
-                             f"{stem}.pasted" if pasted else stem, scene)
-    summary = {"width": int(image.shape[1]), "height": int(image.shape[0]), **params,
-               "n_windows": detections.n_windows, "seconds": round(seconds, 3),
-               "windows_per_second": round(detections.n_windows / max(seconds, 1e-9), 1),
-               "n_detections": len(detections), "outputs": outputs, "detections": detections.to_records()}
-    if report is not None:
-        summary["evaluation"] = report.to_dict()
-    return summary
-
-
-def _write_outputs(detections, image, pasted, out: Path, stem: str, scene: Path) -> dict:
-    from competition.detect import (draw_boxes, render_heatmap, save_png, write_detections_csv,
-                                    write_detections_geojson)
-
-    layers = []
-    if pasted is not None:
-        layers += [(pasted.boxes[pasted.y == 1], _SHIP, None), (pasted.boxes[pasted.y == 0], _NO_SHIP, None)]
-    layers.append((detections.boxes, _FOUND, [f"{s:.2f}" for s in detections.scores]))
-    paths = {
-        "csv": write_detections_csv(detections, out / f"{stem}.csv"),
-        "geojson": write_detections_geojson(detections, out / f"{stem}.geojson", scene=scene.name),
-        "heatmap": save_png(render_heatmap(detections), out / f"{stem}.heatmap.png"),
-        "boxes": save_png(draw_boxes(image, layers), out / f"{stem}.boxes.png"),
-    }
-    return {k: str(v) for k, v in paths.items()}
 
 
 class _progress:

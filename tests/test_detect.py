@@ -147,6 +147,23 @@ def test_detect_scene_finds_each_square_once_at_its_place():
     assert det.image_shape == (300, 400) and det.n_windows == 23 * 33
 
 
+def test_find_ships_writes_the_four_outputs_and_summarises(tmp_path):
+    from competition.finder import find_ships
+
+    corners = [(50, 40), (250, 170)]
+    params = {"stride": 10, "threshold": 0.9, "iou_threshold": 0.3, "batch_size": 64}
+    calls = []
+    summary = find_ships(square_scene(corners), BrightModel(), scene=Path("sq.png"), out=tmp_path, stem="sq",
+                         params=params, progress=lambda done, total: calls.append(done))
+    assert summary["n_detections"] == 2 and summary["n_windows"] == 23 * 33 and "evaluation" not in summary
+    assert (summary["width"], summary["height"], summary["stride"]) == (400, 300, 10)
+    assert sorted(Path(p).name for p in summary["outputs"].values()) == \
+        ["sq.boxes.png", "sq.csv", "sq.geojson", "sq.heatmap.png"]
+    assert all(Path(p).is_file() for p in summary["outputs"].values())
+    assert json.loads((tmp_path / "sq.geojson").read_text())["scene"] == "sq.png"
+    assert calls and calls[-1] == 23 * 33
+
+
 def test_boxes_from_heatmap_maps_cells_to_pixels():
     heat = np.zeros((4, 5), dtype=np.float32)
     heat[1, 3], heat[2, 0] = 0.95, 0.5
