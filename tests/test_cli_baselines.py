@@ -77,7 +77,7 @@ def test_cv_twice_shows_the_splits_side_by_side(workspace):
 def test_official_folds_by_default(workspace):
     result = runner.invoke(root, ["cv", "dummy", "-w", str(workspace.root)], terminal_width=200)
     assert result.exit_code == 0, result.output
-    assert "PredefinedSplit (official folds by acquisition day), 5 folds" in result.output
+    assert "PredefinedSplit (official folds by acquisition day), 5 folds" in " ".join(result.output.split())
     assert "fold 4" in result.output and "mean ± std" in result.output and "NOT the official" not in result.output
 
 
