@@ -5,8 +5,8 @@ Measures, on one machine:
 1. the wall time of ``ships cv logreg --cv date`` with ``--n-jobs 1`` and ``--n-jobs 2``
    (whole command, in a fresh process) and their ratio;
 2. each baseline's fit on all train chips (wall and CPU seconds);
-3. each baseline's grouped CV ROC AUC (official date folds) next to its Public ROC AUC, the
-   submission scored through the same path as a team's;
+3. each baseline's grouped CV ROC AUC (the official folds) next to its Public ROC AUC, the
+   submission scored through the same path as a team's (``baselines.workflow.run_baseline``);
 4. how much a leaky split overstates: one baseline under ``--cv random`` and ``--cv date``.
 
 Usage::
@@ -63,19 +63,21 @@ def bench_cli(ws_root: Path, tracking: str) -> list[str]:
 
 
 def bench_baselines(ws, names: list[str], tracking: str) -> list[str]:
-    """CV, fit, submit and log each baseline as ``ships baseline run NAME --submit`` does."""
-    from rich.console import Console
+    """CV, fit, submit and log each baseline as ``ships baseline run NAME --submit`` does (the same library call)."""
+    from functools import partial
 
-    from ships.baselines import run_baseline
+    from baselines.workflow import run_baseline
     from competition.tracking import Tracker
+    from leaderboard.submit import submit_file
 
     tracker = Tracker(tracking).check()
-    con = Console(stderr=True)
-    rows = ["| baseline | CV ROC AUC (date, 5 folds) | CV log loss | Public ROC AUC [95% CI] | fit on all train (s) |"
+    submit = partial(submit_file, ws, kind="baseline")
+    rows = ["| baseline | CV ROC AUC (official folds) | CV log loss | Public ROC AUC [95% CI] | fit on all train (s) |"
             " fit CPU (s) | CV + submit + log (s) |", "|---|---:|---:|---:|---:|---:|---:|"]
     for name in names:
         start = time.perf_counter()
-        outcome = run_baseline(ws, name, tracker=tracker, submit=True, n_jobs=2, con=con)
+        outcome = run_baseline(ws, name, tracker=tracker, submit=submit, n_jobs=2,
+                               notify=lambda text: print(text, file=sys.stderr, flush=True))
         total = time.perf_counter() - start
         fit_cpu = _fit_cpu(ws, name)
         cv, pub = outcome.cv, outcome.public
@@ -98,15 +100,15 @@ def _fit_cpu(ws, name: str) -> float:
 
 
 def bench_leak(ws, name: str) -> list[str]:
-    """The same baseline under a leaky and a grouped split."""
-    from baselines.registry import make_baseline
-    from competition.cv import cross_validate_model
+    """The same baseline under leaky splits and grouped ones (the official folds for the workspace's grouping)."""
+    from baselines.workflow import cross_validate_baseline, load_train_part, plan_cv
 
-    train = ws.load_train()
-    rows = [f"| split ({name}, 5 folds) | ROC AUC | accuracy | log loss |", "|---|---:|---:|---:|"]
+    train = load_train_part(ws)
+    n = ws.config.n_splits
+    rows = [f"| split ({name}, {n} folds) | ROC AUC | accuracy | log loss |", "|---|---:|---:|---:|"]
     for cv in ("random", "stratified", "scene", "date"):
-        groups = train.scene_id if cv == "scene" else train.groups
-        r = cross_validate_model(make_baseline(name), train.X, train.y, groups, cv=cv, folds=train.fold, n_jobs=2)
+        plan = plan_cv(ws, cv=cv, n_splits=n, train=train)
+        r = cross_validate_baseline(ws, name, plan=plan, seed=0, n_jobs=2, train=train).result
         rows.append(f"| {cv} ({r.splitter}) | {r.mean['roc_auc']:.4f} ± {r.std['roc_auc']:.4f} | "
                     f"{r.mean['accuracy']:.4f} | {r.mean['log_loss']:.4f} |")
         print(rows[-1], flush=True)

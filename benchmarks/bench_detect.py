@@ -7,7 +7,8 @@
 2. Memory: peak Python/numpy allocation (tracemalloc) while scanning ever larger scenes
    memory-mapped from ``.npy`` files: it follows the batch size, not the scene size.
 3. Quality (``--quality``): recall and precision on every scene with real test-part chips
-   pasted into the water, models trained on the non-test part only.
+   pasted into the water, models trained on the train part only.  Both parts are read from
+   a workspace (``--workspace``; default: a fresh one, seed 0, as a plain ``ships init``).
 
 Run::
 
@@ -32,7 +33,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from competition.detect import CHIP_SIZE, detect_scene  # noqa: E402
-from competition.scenes import evaluate_scene, read_scene, split_bundled  # noqa: E402
+from competition.scenes import evaluate_scene, load_test_part, read_scene  # noqa: E402
 
 MB = 1024 * 1024
 
@@ -41,9 +42,7 @@ def fit_model(name: str, train, *, quick_chips: int = 0, quick_epochs: int = 1):
     """Baseline ``baselines/NAME.py`` fitted on the train part; ``quick_chips`` > 0 trains a Keras model briefly."""
     import importlib
 
-    from competition.data import make_groups
-
-    X, y, groups, params = train.X, train.y, make_groups(train.scene_id, "date"), {}
+    X, y, groups, params = train.X, train.y, train.groups, {}
     if quick_chips and name in ("cnn", "vgg16"):
         idx = np.random.default_rng(0).choice(len(y), size=min(quick_chips, len(y)), replace=False)
         X, y, groups, params = X[idx], y[idx], None, {"epochs": quick_epochs, "validation_fraction": 0}
@@ -154,6 +153,18 @@ def bench_quality(model, name: str, scenes: list[Path], test, args) -> list[dict
     return rows
 
 
+def _parts(workspace: Path | None):
+    """(train part, locked test part with labels) of the workspace, or of a fresh one (seed 0)."""
+    from competition.workspace import Workspace, init_workspace
+
+    if workspace is None:
+        with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
+            ws = init_workspace(Path(tmp) / "ws", seed=0)
+            return ws.load_train(), load_test_part(ws)
+    ws = Workspace.open(workspace)
+    return ws.load_train(), load_test_part(ws)
+
+
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scene", nargs="+", type=Path, default=[ROOT / "competition" / "data" / "scenes" / "scene_2.png"],
@@ -179,6 +190,8 @@ def main(argv=None) -> None:
     parser.add_argument("--skip-speed", action="store_true")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--json", type=Path, help="Also write every figure to this JSON file.")
+    parser.add_argument("--workspace", type=Path, help="Workspace whose train part fits the models and whose "
+                        "locked test part is pasted (default: a fresh one, seed 0, in a temporary folder).")
     args = parser.parse_args(argv)
 
     import os
@@ -186,7 +199,7 @@ def main(argv=None) -> None:
 
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.1f} at start (other processes share these CPUs)", flush=True)
-    train, test = split_bundled()
+    train, test = _parts(args.workspace)
     image = read_scene(args.scene[0])
     region = np.ascontiguousarray(image[: args.region, : args.region])
     results: dict = {"speed": [], "memory": [], "quality": []}

@@ -2,14 +2,15 @@
 
 Four ways to split the training chips:
 
-- ``date`` (default): whole acquisition days; the workspace's official folds
-  (``public/folds.csv``, a ``PredefinedSplit``) when their number matches ``n_splits``,
-  otherwise ``StratifiedGroupKFold`` over the day groups;
-- ``scene``: ``StratifiedGroupKFold`` over the groups given, which the caller sets to the
-  scene ids;
+- ``date`` (default) and ``scene``: whole acquisition days or whole scenes, with
+  ``StratifiedGroupKFold`` over the groups given; or the workspace's official folds
+  (``public/folds.csv``, a ``PredefinedSplit``) when they are passed as ``folds``;
 - ``stratified`` (``StratifiedKFold``) and ``random`` (``KFold``): leaky, since neighbouring
   and shifted copies of one ship then fall on both sides; they exist to measure by how much
   a leaky split overstates a score.
+
+:func:`competition.folds.plan_folds` decides which: the official folds unless another split or another number
+of folds is asked for, and then it says why the folds are fresh ones.
 
 Folds run in parallel (joblib), each through ``sklearn.model_selection.cross_validate`` on
 its one split, so that a progress callback hears of every finished fold.  The groups are
@@ -23,21 +24,19 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.model_selection import KFold, PredefinedSplit, StratifiedGroupKFold, StratifiedKFold, cross_validate
+from sklearn.model_selection import StratifiedGroupKFold, cross_validate
 
 from competition.errors import ParameterError
-from competition.scoring import METRICS, PRIMARY_METRIC, score_predictions
+from competition.folds import (CV_KINDS, GROUPED_CV_KINDS, LEAKY_CV_KINDS, FoldPlan, check_leaky_n_splits,
+                               check_n_splits, make_splitter, plan_folds)
+from competition.scoring import METRICS, score_predictions
 
-__all__ = ["CV_KINDS", "LEAKY_CV_KINDS", "CVResult", "FoldResult", "check_n_splits", "make_splitter",
-           "cross_validate_model"]
-
-CV_KINDS = ("date", "scene", "stratified", "random")
-LEAKY_CV_KINDS = ("stratified", "random")
-
+__all__ = ["CV_KINDS", "LEAKY_CV_KINDS", "CVResult", "FoldResult", "FoldPlan", "check_n_splits", "plan_folds",
+           "make_splitter", "cross_validate_model", "cross_validate_plan"]  # the splitter side comes from competition.folds
 
 @dataclass(frozen=True)
 class FoldResult:
@@ -70,6 +69,10 @@ class CVResult:
         Out-of-fold probability of ship of every chip (each chip is in exactly one test fold).
     test_fold : ndarray of shape (n,)
         The fold in which each chip was predicted.
+    official_folds : bool
+        True when the folds were the workspace's official ones (``folds`` was given).
+    fresh_folds_reason : str
+        Why fresh folds were used instead of the official ones (see :class:`FoldPlan`); "" otherwise.
     """
 
     cv: str
@@ -81,6 +84,8 @@ class CVResult:
     test_fold: np.ndarray
     mean: dict[str, float] = field(init=False)
     std: dict[str, float] = field(init=False)
+    official_folds: bool = False
+    fresh_folds_reason: str = ""
 
     def __post_init__(self):
         values = {name: np.array([f.metrics[name] for f in self.folds], dtype=float) for name in METRICS}
@@ -95,60 +100,20 @@ class CVResult:
         """The fitted estimator of each fold (empty unless ``return_estimator=True``)."""
         return [f.estimator for f in self.folds if f.estimator is not None]
 
-    @property
-    def score(self) -> float:
-        """Mean of the primary metric (ROC AUC) over the folds."""
-        return self.mean[PRIMARY_METRIC]
-
     def to_dict(self) -> dict:
         """JSON-ready summary: per-fold metrics, mean and std (NaN as None)."""
         return {
             "cv": self.cv,
             "n_splits": self.n_splits,
             "splitter": self.splitter,
+            "official_folds": self.official_folds,
+            "fresh_folds_reason": self.fresh_folds_reason or None,
             "folds": [{"fold": f.fold, "n_train": f.n_train, "n_test": f.n_test,
                        **{k: _none(v) for k, v in f.metrics.items()},
                        "fit_time": round(f.fit_time, 3), "score_time": round(f.score_time, 3)} for f in self.folds],
             "mean": {k: _none(v) for k, v in self.mean.items()},
             "std": {k: _none(v) for k, v in self.std.items()},
         }
-
-
-def check_n_splits(n_splits, groups=None, *, name: str = "n_splits") -> int:
-    """Validate a number of folds: an int >= 2 and, with groups, at most the number of groups.
-
-    Raises
-    ------
-    ParameterError
-        Naming the argument (``name``) and its value.
-    """
-    if isinstance(n_splits, bool) or not isinstance(n_splits, (int, np.integer)) or n_splits < 2:
-        raise ParameterError(f"{name}={n_splits!r} is invalid; expected an int >= 2")
-    if groups is not None:
-        n_groups = len(np.unique(np.asarray(groups)))
-        if n_splits > n_groups:
-            raise ParameterError(f"{name}={n_splits} is more than the {n_groups} groups; expected {name} <= {n_groups}")
-    return int(n_splits)
-
-
-def make_splitter(cv: str, *, n_splits: int = 5, random_state=0, folds=None):
-    """The scikit-learn splitter of a ``cv`` kind and a short description of it.
-
-    Returns
-    -------
-    splitter, description : (cross-validator, str)
-    """
-    if cv not in CV_KINDS:
-        raise ParameterError(f"cv={cv!r} is invalid; expected one of {', '.join(CV_KINDS)}")
-    if cv == "date" and folds is not None and len(np.unique(folds)) == n_splits:
-        return PredefinedSplit(np.asarray(folds)), "PredefinedSplit (official folds by acquisition day)"
-    if cv in ("date", "scene"):
-        what = "acquisition day" if cv == "date" else "scene id"
-        return (StratifiedGroupKFold(n_splits, shuffle=True, random_state=random_state),
-                f"StratifiedGroupKFold by {what}")
-    if cv == "stratified":
-        return StratifiedKFold(n_splits, shuffle=True, random_state=random_state), "StratifiedKFold (leaky)"
-    return KFold(n_splits, shuffle=True, random_state=random_state), "KFold (leaky)"
 
 
 def cross_validate_model(
@@ -158,7 +123,7 @@ def cross_validate_model(
     groups: np.ndarray | None = None,
     *,
     cv: str = "date",
-    n_splits: int = 5,
+    n_splits: int | None = None,
     random_state=0,
     n_jobs: int | None = None,
     folds: np.ndarray | None = None,
@@ -177,13 +142,15 @@ def cross_validate_model(
     groups : array of shape (n,), optional
         Acquisition day of each chip for ``date``, scene id for ``scene``; required by both.
     cv : {'date', 'scene', 'stratified', 'random'}
-    n_splits : int, default=5
+    n_splits : int, optional
+        Default: the number of ``folds`` when given, else 5.
     random_state : int or None, default=0
         Seed of the shuffled splitters.
     n_jobs : int or None
         Folds run at once (joblib); None or 1: one after the other.
     folds : array of shape (n,), optional
-        Official fold of each chip, used by ``date`` when it has ``n_splits`` folds.
+        The official fold of each chip (``public/folds.csv``; see :func:`plan_folds`): the
+        folds are then exactly these (``PredefinedSplit``), for a grouped ``cv`` only.
     return_estimator : bool, default=False
         Keep each fold's fitted estimator in the result.
     progress : callable, optional
@@ -197,22 +164,27 @@ def cross_validate_model(
     ------
     ParameterError
         For an unknown ``cv``, ``n_splits`` < 2, more folds than groups (or than chips of
-        a class), missing groups, or arrays of different lengths.
+        a class), missing groups, arrays of different lengths, or ``folds`` with a leaky
+        ``cv`` or with another number of folds than ``n_splits``.
     """
     y = np.asarray(y)
     if len(X) != len(y) or (groups is not None and len(groups) != len(y)) or (folds is not None and len(folds) != len(y)):
         raise ParameterError(f"X, y, groups and folds must have one entry per chip; got lengths "
                              f"{len(X)}, {len(y)}, {None if groups is None else len(groups)}, "
                              f"{None if folds is None else len(folds)}")
-    grouped = cv in ("date", "scene")
+    grouped = cv in GROUPED_CV_KINDS
     if grouped and groups is None:
         raise ParameterError(f"cv={cv!r} needs the groups of the chips; pass groups=...")
+    if folds is not None:
+        n_folds = len(np.unique(folds))
+        if n_splits is not None and n_splits != n_folds:
+            raise ParameterError(f"n_splits={n_splits} but the official folds are {n_folds}; pass n_splits={n_folds} "
+                                 "or folds=None for fresh folds")
+        n_splits = n_folds
+    n_splits = 5 if n_splits is None else n_splits
     check_n_splits(n_splits, groups if grouped else None)
     if not grouped:
-        smallest = int(np.bincount(y.astype(np.int64)).min()) if cv == "stratified" else len(y)
-        if n_splits > smallest:
-            raise ParameterError(f"n_splits={n_splits} is more than the {smallest} chips of the smallest class; "
-                                 f"expected n_splits <= {smallest}")
+        check_leaky_n_splits(n_splits, y, cv)
     splitter, description = make_splitter(cv, n_splits=n_splits, random_state=random_state, folds=folds)
     split_groups = groups if isinstance(splitter, StratifiedGroupKFold) else None
     splits = list(splitter.split(np.zeros(len(y)), y, split_groups))
@@ -228,7 +200,20 @@ def cross_validate_model(
         results.append(result)
         if progress:
             progress(len(results), len(splits))
-    return _collect(cv, len(splits), description, splits, y, sorted(results, key=lambda r: r[0].fold))
+    ordered = sorted(results, key=lambda r: r[0].fold)
+    return _collect(cv, len(splits), description, splits, y, ordered, official=folds is not None)
+
+
+def cross_validate_plan(estimator, X: np.ndarray, y: np.ndarray, plan: FoldPlan, **kwargs) -> CVResult:
+    """:func:`cross_validate_model` on the split of a :class:`~competition.folds.FoldPlan`.
+
+    The result says whether the folds were the official ones and, if not, why
+    (``official_folds``, ``fresh_folds_reason``).  ``kwargs`` go to :func:`cross_validate_model`
+    (``random_state``, ``n_jobs``, ``return_estimator``, ``progress``).
+    """
+    result = cross_validate_model(estimator, X, y, plan.groups, cv=plan.cv, n_splits=plan.n_splits, folds=plan.folds,
+                                  **kwargs)
+    return replace(result, fresh_folds_reason=plan.reason)
 
 
 def _run_fold(estimator, X, y, groups, k: int, train: np.ndarray, test: np.ndarray, keep: bool):
@@ -255,7 +240,7 @@ class _FoldScorer:
         return score_predictions(y_true, np.clip(self.y_proba_, 0.0, 1.0), n_bootstrap=0).metrics
 
 
-def _collect(cv: str, n_splits: int, description: str, splits, y, results) -> CVResult:
+def _collect(cv: str, n_splits: int, description: str, splits, y, results, official: bool) -> CVResult:
     y_proba = np.full(len(y), np.nan)
     test_fold = np.full(len(y), -1, dtype=np.int64)
     for fold, proba in results:
@@ -263,7 +248,7 @@ def _collect(cv: str, n_splits: int, description: str, splits, y, results) -> CV
         y_proba[test] = proba
         test_fold[test] = fold.fold
     return CVResult(cv=cv, n_splits=n_splits, splitter=description, folds=[r[0] for r in results],
-                    y_true=y, y_proba=y_proba, test_fold=test_fold)
+                    y_true=y, y_proba=y_proba, test_fold=test_fold, official_folds=official)
 
 
 def _none(value: float):

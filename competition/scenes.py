@@ -1,7 +1,8 @@
 """Full scenes: reading them by content, and the paste-in test bed that measures the ship finder.
 
 Scenes carry no box labels, so the ship finder is measured on a test bed: real ship chips
-from the locked test part (never seen in training) and no-ship chips are pasted into a real
+from a workspace's locked test part (read from the workspace, never recomputed; never seen
+in training) and no-ship chips are pasted into a real
 scene's open water at known positions, the detector runs on the result, and its detections
 are matched against the pasted chips.  Detections elsewhere are counted apart, since the
 real scenes hold real, unlabelled ships.
@@ -14,15 +15,14 @@ from pathlib import Path
 
 import numpy as np
 
-from competition.data import Chips, load_bundled, make_groups
 from competition.detect import CHIP_SIZE, Detections, box_iou, check_scene, check_scene_size, detect_scene
-from competition.errors import DataError, ParameterError
-from competition.split import make_split
+from competition.errors import DataError, ParameterError, WorkspaceError
 
 __all__ = [
     "read_scene",
     "check_scene_file",
-    "split_bundled",
+    "HeldOutChips",
+    "load_test_part",
     "find_water",
     "PastedScene",
     "paste_chips",
@@ -86,33 +86,36 @@ def _open_scene(path: Path, decode: bool):
         ) from exc
 
 
-def split_bundled(*, seed: int = 0, test_size: float = 0.2, group_by: str = "date", public_fraction: float = 0.3,
-                  n_splits: int = 5, expect_sha256: str | None = None) -> tuple[Chips, Chips]:
-    """The bundled chips cut as ``ships init`` cuts them: (train part, locked test part).
+@dataclass(frozen=True)
+class HeldOutChips:
+    """The locked test part of a workspace with its labels: ``ids`` (n,), ``X`` (n, 80, 80, 3) uint8, ``y`` (n,)."""
 
-    With the same settings as a workspace built from the bundled data, the test part is that
-    workspace's test set, so a model fitted on the workspace's train data never saw it.
+    ids: np.ndarray
+    X: np.ndarray
+    y: np.ndarray
+
+
+def load_test_part(ws) -> HeldOutChips:
+    """The chips the test bed pastes: the workspace's locked test part, as ``ships init`` wrote it.
+
+    Test ids and pixels come from ``public/`` (``Workspace.load_test``), labels from the
+    organiser's ``private/solution.csv`` (``Workspace.load_solution``, which checks its
+    SHA-256).  The split is read, never recomputed, so a model fitted on the workspace's
+    train part never saw these chips, whatever the splitter does today.
 
     Raises
     ------
-    DataError
-        If ``expect_sha256`` is given and the bundled chips' data hash differs (a workspace
-        built from other chips, whose test set this function cannot rebuild).
+    WorkspaceError
+        If a file is missing, the solution changed since ``ships init``, or it does not
+        list the test ids of public/test.csv.
     """
-    chips = load_bundled()
-    if expect_sha256 and chips.data_hash() != expect_sha256:
-        raise DataError(
-            f"the workspace was built from other chips than the bundled ones (data SHA-256 {expect_sha256[:12]}..., "
-            f"bundled {chips.data_hash()[:12]}...); the test bed pastes bundled test-part chips, "
-            "so use a workspace made by plain `ships init`"
-        )
-    split = make_split(chips.y, make_groups(chips.scene_id, group_by), test_size=test_size,
-                       public_fraction=public_fraction, n_splits=n_splits, random_state=seed)
-
-    def part(mask: np.ndarray) -> Chips:
-        return Chips(*(getattr(chips, f)[mask] for f in ("X", "y", "scene_id", "lon", "lat", "name")))
-
-    return part(~split.is_test), part(split.is_test)
+    test = ws.load_test()
+    solution = ws.load_solution()
+    if not np.array_equal(np.asarray(solution.ids, dtype=object), np.asarray(test.ids, dtype=object)):
+        raise WorkspaceError(f"{ws.solution_path}: does not list the test ids of {ws.public_dir / 'test.csv'} "
+                             f"({len(solution.ids)} and {len(test.ids)} ids); re-create the workspace with "
+                             f"`ships init --workspace {ws.root} --force`")
+    return HeldOutChips(ids=test.ids, X=test.X, y=np.asarray(solution.y_true, dtype=np.int64))
 
 
 def _box_stats(gray: np.ndarray, size: int, step: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:

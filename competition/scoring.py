@@ -22,12 +22,11 @@ from sklearn import metrics as skm
 from competition.errors import ParameterError
 from competition.validation import validate_submission  # re-exported: part of scoring's API
 
-__all__ = ["CLIP", "METRICS", "PRIMARY_METRIC", "THRESHOLD", "Metric", "ScoreReport",
+__all__ = ["CLIP", "METRICS", "THRESHOLD", "Metric", "ScoreReport",
            "score_predictions", "validate_submission"]
 
 THRESHOLD = 0.5  # a chip with y_proba >= THRESHOLD is predicted a ship
 CLIP = 1e-15  # log loss clips probabilities to [CLIP, 1 - CLIP]
-PRIMARY_METRIC = "roc_auc"
 _CHUNK_CELLS = 2**21  # bootstrap resamples are processed in chunks of about this many matrix cells
 
 
@@ -209,7 +208,7 @@ def score_predictions(
     return ScoreReport(
         metrics=metrics, intervals=intervals, confusion=confusion, n=len(y_true), n_positive=int(y_true.sum()),
         n_groups=n_groups, n_bootstrap=int(n_bootstrap), confidence=float(confidence),
-        n_bootstrap_used=int(np.isfinite(values[PRIMARY_METRIC]).sum()),
+        n_bootstrap_used=int(np.isfinite(values["roc_auc"]).sum()),  # resamples holding both classes
     )
 
 

@@ -21,7 +21,8 @@ from competition.scoring import score_predictions, validate_submission
 from competition.submission import parse_submission, read_submission_file
 from competition.workspace import Workspace
 
-__all__ = ["SubmitResult", "read_and_validate", "submit_file", "open_store", "score_parts", "shown_metrics", "receipt"]
+__all__ = ["SubmitResult", "read_and_validate", "submit_file", "accept_submission", "open_store", "score_parts",
+           "shown_metrics", "receipt"]
 
 
 @dataclass(frozen=True)
@@ -141,6 +142,43 @@ def receipt(store, result: SubmitResult) -> dict:
             "submitted_at": record.submitted_at.isoformat(), "filename": record.filename,
             "quota": {"used": quota.used, "limit": quota.limit, "left": quota.left,
                       "resets_at": quota.resets_at.isoformat()}}
+
+
+def accept_submission(
+    ws: Workspace,
+    source: Path | bytes,
+    *,
+    team: str,
+    message: str = "",
+    kind: str = "team",
+    filename: str | None = None,
+    store=None,
+    tracking_uri: str | None = None,
+    track: bool = True,
+) -> SubmitResult:
+    """Everything that follows a submission: :func:`submit_file`, then its MLflow run in the background.
+
+    ``ships score`` and the web upload both come here.  The run (Public metrics and tags
+    only) is logged by a detached child process (:mod:`competition.tracking_job`), so this
+    path imports no mlflow and returns at once; a tracking failure goes to the workspace's
+    ``tracking.log``, never into the stored score.
+
+    Parameters
+    ----------
+    tracking_uri : str, optional
+        MLflow tracking URI; default: the workspace's own store.
+    track : bool
+        False: record the submission only.
+
+    Other parameters are those of :func:`submit_file`, and so are the errors raised.
+    """
+    result = submit_file(ws, source, team=team, message=message, kind=kind, filename=filename, store=store)
+    if track:
+        from competition.tracking_job import log_submission_in_background, submission_run
+
+        log_submission_in_background(tracking_uri or ws.tracking_uri, submission_run(ws, result, message),
+                                     ws.root / "tracking.log")
+    return result
 
 
 def score_parts(ws: Workspace, solution, y_proba: np.ndarray) -> dict[str, dict]:

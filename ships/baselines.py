@@ -1,16 +1,14 @@
 """``ships cv`` and ``ships baseline list|run``: cross-validation and the baselines.
 
-``cv_app`` holds ``ships cv``; ``app`` is the ``ships baseline`` group.  :func:`run_baseline`
-is the one workflow of a baseline run (grouped CV, fit on all of train, predict the test ids,
-write the submission, optionally submit it through the path teams use and save the model,
-log it all to MLflow); ``ships demo`` runs it for several baselines.
+``cv_app`` holds ``ships cv``; ``app`` is the ``ships baseline`` group.  The work is
+:mod:`baselines.workflow` (grouped CV on the official folds unless told otherwise, fit on all
+of train, predict the test ids, write the submission, log it all to MLflow); this module
+parses the options, composes the packages (the submission goes through
+:func:`leaderboard.submit.submit_file`, the teams' path), draws the progress and formats.
 """
 
 from __future__ import annotations
 
-import os
-import time
-from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -19,8 +17,8 @@ import typer
 
 from ships._common import JsonOpt, TrackingOpt, WorkspaceOpt, echo_json, open_workspace
 
-__all__ = ["cv_app", "app", "BaselineOutcome", "run_baseline", "make_tracker", "fold_progress", "console",
-           "parse_params", "cv_fold_table", "cv_comparison_table", "public_auc"]
+__all__ = ["cv_app", "app", "make_tracker", "FoldBar", "baseline_submitter", "console", "parse_params",
+           "folds_line", "cv_fold_table", "cv_comparison_table", "public_auc"]
 
 cv_app = typer.Typer()
 app = typer.Typer(no_args_is_help=True, help="List the baselines, or run one: grouped CV, fit, predict, submit.")
@@ -34,9 +32,13 @@ class CVKind(str, Enum):
 
 
 ModelArg = Annotated[str, typer.Argument(help="Baseline name (see `ships baseline list`).", show_default=False)]
-FoldsOpt = Annotated[int, typer.Option("--folds", help="Number of CV folds (>= 2; at most the number of groups).")]
-SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Seed of the model and of the shuffled splitters "
-                                                "(default: the workspace's seed; the official date folds are fixed).")]
+FoldsOpt = Annotated[Optional[int], typer.Option(
+    "--folds", help="Number of CV folds (>= 2; at most the number of groups). Default: the workspace's official "
+                    "folds (public/folds.csv); another number draws fresh folds, and the output says so.")]
+SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Seed of the model and of fresh folds "
+                                                "(default: the workspace's seed; the official folds are fixed).")]
+CVHelp = ("date (by acquisition day), scene (by scene id), stratified or random (both leaky). Default: the "
+          "workspace's grouping, on its official folds; another kind draws fresh folds, and the output says so.")
 NJobsOpt = Annotated[int, typer.Option("--n-jobs", help="Folds trained at once (joblib processes); -1: one per CPU core.")]
 ParamOpt = Annotated[Optional[list[str]], typer.Option(
     "--param", "-p", help="A parameter of the baseline as KEY=VALUE (repeatable), e.g. -p n_neighbors=15 -p epochs=5.")]
@@ -61,18 +63,34 @@ def make_tracker(ws, tracking_uri: str | None):
     return Tracker(tracking_uri or ws.tracking_uri).check()
 
 
-def fold_progress(con, description: str):
-    """A rich progress bar and the ``progress(done, total)`` callback that advances it."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+class FoldBar:
+    """A rich progress bar of CV folds; the library calls it as ``progress(done, total)``."""
 
-    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("folds"),
-                   TimeElapsedColumn(), console=con, transient=False)
-    task = bar.add_task(description, total=None)
+    def __init__(self, con, description: str):
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-    def callback(done: int, total: int) -> None:
-        bar.update(task, completed=done, total=total)
+        self._bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("folds"),
+                             TimeElapsedColumn(), console=con, transient=False)
+        self._task = self._bar.add_task(description, total=None)
 
-    return bar, callback
+    def __enter__(self) -> "FoldBar":
+        self._bar.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._bar.stop()
+
+    def __call__(self, done: int, total: int) -> None:
+        self._bar.update(self._task, completed=done, total=total)
+
+
+def baseline_submitter(ws):
+    """``submit(path, team=..., message=...)`` for :func:`baselines.workflow.run_baseline`: the teams' path."""
+    from functools import partial
+
+    from leaderboard.submit import submit_file
+
+    return partial(submit_file, ws, kind="baseline")
 
 
 def parse_params(items: list[str] | None, weights: str | None = None) -> dict:
@@ -105,45 +123,13 @@ def _check_weights(name: str, params: dict, weights: str | None) -> None:
                              "pass the baseline's own parameters with --param KEY=VALUE")
 
 
-def _load_train(ws):
-    from competition.errors import WorkspaceError
-
-    train = ws.load_train()
-    if len(train.y) == 0:
-        raise WorkspaceError(f"{ws.public_dir / 'train.csv'}: holds no train chips; re-create the workspace "
-                             f"with `ships init --workspace {ws.root} --force`")
-    return train
-
-
-def _check_folds(folds: int, train, kinds) -> None:
-    """``--folds`` against every requested split, before anything is trained."""
-    from competition.cv import check_n_splits
-
-    check_n_splits(folds, name="--folds")
-    for kind in kinds:
-        if kind in ("date", "scene"):
-            check_n_splits(folds, train.scene_id if kind == "scene" else train.groups, name="--folds")
-
-
-def _cross_validate(estimator, train, kind: str, folds: int, seed: int, n_jobs: int, con, label: str,
-                    keep: bool = False):
-    from competition.cv import cross_validate_model
-
-    groups = train.scene_id if kind == "scene" else train.groups
-    bar, callback = fold_progress(con, f"{label}: {kind} CV")
-    with bar:
-        return cross_validate_model(estimator, train.X, train.y, groups, cv=kind, n_splits=folds, random_state=seed,
-                                    n_jobs=n_jobs, folds=train.fold, return_estimator=keep, progress=callback)
-
-
 @cv_app.command("cv")
 def cv_command(
     model: ModelArg,
     workspace: WorkspaceOpt,
     cv: Annotated[Optional[list[CVKind]], typer.Option(
-        "--cv", help="Split: date (official grouped folds, the default), scene, stratified or random (leaky). "
-                     "Give it twice to compare side by side, e.g. --cv random --cv date.")] = None,
-    folds: FoldsOpt = 5,
+        "--cv", help=f"Split: {CVHelp} Give it twice to compare side by side, e.g. --cv random --cv date.")] = None,
+    folds: FoldsOpt = None,
     seed: SeedOpt = None,
     n_jobs: NJobsOpt = 1,
     param: ParamOpt = None,
@@ -153,33 +139,40 @@ def cv_command(
 ) -> None:
     """Cross-validate a baseline on the train part: per-fold and mean ± std of every metric."""
     from baselines.registry import make_baseline
+    from baselines.workflow import cross_validate_baseline, load_train_part, plan_cv
 
-    kinds = list(dict.fromkeys(k.value for k in (cv or [CVKind.date])))
     params = parse_params(param, weights)
     make_baseline(model, **params)  # an unknown name or parameter fails here, before any data is read
     _check_weights(model, params, weights)
     ws = open_workspace(workspace)
-    train = _load_train(ws)
-    _check_folds(folds, train, kinds)
-    seed = ws.config.seed if seed is None else seed
+    train = load_train_part(ws)
+    kinds = list(dict.fromkeys(k.value for k in cv)) if cv else [None]
+    plans = [plan_cv(ws, cv=kind, n_splits=folds, train=train, name="--folds") for kind in kinds]
     tracker = make_tracker(ws, tracking_uri)
     con = console(stderr=True)
-    results, run_ids = [], []
-    for kind in kinds:
-        estimator = make_baseline(model, random_state=seed, **params)
-        result = _cross_validate(estimator, train, kind, folds, seed, n_jobs, con, model, keep=True)
-        run_ids.append(tracker.log_cv(result, model=model, split_hash=ws.split_hash, estimator=estimator))
-        results.append(result)
+    runs = []
+    for plan in plans:
+        with FoldBar(con, f"{model}: {plan.cv} CV") as bar:
+            runs.append(cross_validate_baseline(ws, model, plan=plan, seed=seed, n_jobs=n_jobs, params=params,
+                                                train=train, tracker=tracker, progress=bar))
     if json_out:
         echo_json({"model": model, "n_chips": len(train.y), "tracking_uri": tracker.uri,
-                   "results": [{**r.to_dict(), "mlflow_run_id": i} for r, i in zip(results, run_ids)]})
+                   "results": [run.to_dict() for run in runs]})
         return
     out = console()
-    for result in results:
-        out.print(cv_fold_table(result, f"ships cv {model}: {result.splitter}, {len(train.y)} train chips"))
-    if len(results) > 1:
-        out.print(cv_comparison_table(results, f"{model}: how much each split says"))
-    out.print(f"MLflow runs {', '.join(run_ids)} in {tracker.uri}")
+    for run in runs:
+        out.print(cv_fold_table(run.result, f"ships cv {model} on {len(train.y)} train chips: {folds_line(run.result)}"))
+    if len(runs) > 1:
+        out.print(cv_comparison_table([run.result for run in runs], f"{model}: how much each split says"))
+    out.print(f"MLflow runs {', '.join(run.run_id for run in runs)} in {tracker.uri}")
+
+
+def folds_line(result) -> str:
+    """The splitter and whether its folds are the workspace's official ones (and if not, why)."""
+    if result.official_folds:
+        return f"{result.splitter}, {result.n_splits} folds"
+    reason = f": {result.fresh_folds_reason}" if result.fresh_folds_reason else ""
+    return f"{result.splitter}, {result.n_splits} fresh folds, NOT the official ones{reason}"
 
 
 def _pm(mean: float, std: float, digits: int = 4) -> str:
@@ -258,98 +251,14 @@ def list_command(json_out: JsonOpt = False) -> None:
     console().print(table)
 
 
-@dataclass(frozen=True)
-class BaselineOutcome:
-    """What one baseline run produced."""
-
-    name: str
-    cv: object
-    fit_time: float
-    submission: Path
-    public: dict | None
-    submission_id: int | None
-    file_sha256: str
-    run_id: str
-    model_path: Path | None
-
-    def to_dict(self) -> dict:
-        """JSON-ready summary (Public metrics only, never Private)."""
-        return {"name": self.name, "cv": self.cv.to_dict(), "fit_time": round(self.fit_time, 3),
-                "submission": str(self.submission), "submission_id": self.submission_id,
-                "file_sha256": self.file_sha256, "public": self.public, "mlflow_run_id": self.run_id,
-                "model_path": None if self.model_path is None else str(self.model_path)}
-
-
-def run_baseline(ws, name: str, *, tracker, submit: bool = False, save: Path | None = None, cv: str = "date",
-                 folds: int = 5, seed: int | None = None, n_jobs: int = 1, params: dict | None = None,
-                 con=None) -> BaselineOutcome:
-    """Grouped CV, fit on all of train, predict the test ids, write (and submit) the file, log to MLflow.
-
-    The submission goes to ``<workspace>/baseline_submissions/NAME.csv``; with ``submit`` it is
-    scored through :func:`leaderboard.submit.submit_file` as team ``baseline-NAME``.  Only the
-    public part of the workspace is read.
-    """
-    from joblib import parallel_config
-
-    from baselines.registry import make_baseline
-
-    seed = ws.config.seed if seed is None else seed
-    con = con or console(stderr=True)
-    train = _load_train(ws)
-    _check_folds(folds, train, [cv])
-    params = params or {}
-    result = _cross_validate(make_baseline(name, random_state=seed, **params), train, cv, folds, seed, n_jobs, con,
-                             name)
-    con.print(f"{name}: fitting on all {len(train.y)} train chips ...")
-    estimator = make_baseline(name, random_state=seed, **params)
-    start = time.perf_counter()
-    with parallel_config(n_jobs=n_jobs):  # an inner grouped search uses the same number of processes
-        estimator.fit(train.X, train.y, groups=train.groups)
-    fit_time = time.perf_counter() - start
-    path = _write_submission(ws, name, estimator)
-    public = submission_id = None
-    file_sha256 = ""
-    if submit:
-        from leaderboard.submit import submit_file
-
-        scored = submit_file(ws, path, team=f"baseline-{name}", message=f"{name} baseline ({cv} CV "
-                             f"ROC AUC {result.mean['roc_auc']:.4f})", kind="baseline")
-        public, submission_id, file_sha256 = scored.public, scored.record.id, scored.file_sha256
-    if save is not None:
-        from baselines.persist import save_model
-
-        save_model(estimator, save)
-    run_id = tracker.log_baseline(
-        name, estimator=estimator, cv=result, public=public, submission=path, file_sha256=file_sha256,
-        team=f"baseline-{name}" if submit else "", split_hash=ws.split_hash, metrics={"fit_time": fit_time},
-        params={"seed": seed}, X_example=train.X[:2])
-    return BaselineOutcome(name, result, fit_time, path, public, submission_id, file_sha256, run_id, save)
-
-
-def _write_submission(ws, name: str, estimator) -> Path:
-    """Predict the test chips and write ``id,ship`` to ``<workspace>/baseline_submissions/NAME.csv``."""
-    import numpy as np
-    import pandas as pd
-
-    test = ws.load_test()
-    y_proba = np.clip(np.asarray(estimator.predict_proba(test.X))[:, 1].astype(np.float64), 0.0, 1.0)
-    folder = ws.root / "baseline_submissions"
-    folder.mkdir(exist_ok=True)
-    path = folder / f"{name}.csv"
-    tmp = folder / f".{name}.csv.tmp"
-    pd.DataFrame({"id": test.ids, "ship": y_proba}).to_csv(tmp, index=False, float_format="%.8g", lineterminator="\n")
-    os.replace(tmp, path)
-    return path
-
-
 @app.command("run")
 def run_command(
     name: ModelArg,
     workspace: WorkspaceOpt,
     submit: Annotated[bool, typer.Option("--submit", help="Score the file through the teams' path, as team baseline-NAME.")] = False,
     save: Annotated[Optional[Path], typer.Option("--save", help="Also save the fitted model here (joblib), for `ships detect --model PATH`.")] = None,
-    cv: Annotated[CVKind, typer.Option("--cv", help="Split of the cross-validation reported with the run.")] = CVKind.date,
-    folds: FoldsOpt = 5,
+    cv: Annotated[Optional[CVKind], typer.Option("--cv", help=f"Split of the cross-validation reported with the run: {CVHelp}")] = None,
+    folds: FoldsOpt = None,
     seed: SeedOpt = None,
     n_jobs: NJobsOpt = 1,
     param: ParamOpt = None,
@@ -359,25 +268,31 @@ def run_command(
 ) -> None:
     """Run a baseline: CV, fit on all of train, predict the test ids, write (and --submit) the submission."""
     from baselines.registry import make_baseline
+    from baselines.workflow import baseline_team, load_train_part, plan_cv, run_baseline
 
     params = parse_params(param, weights)
     make_baseline(name, **params)  # an unknown name or parameter fails here, before any data is read
     _check_weights(name, params, weights)
     ws = open_workspace(workspace)
     tracker = make_tracker(ws, tracking_uri)
-    outcome = run_baseline(ws, name, tracker=tracker, submit=submit, save=save, cv=cv.value, folds=folds, seed=seed,
-                           n_jobs=n_jobs, params=params)
+    train = load_train_part(ws)
+    plan = plan_cv(ws, cv=None if cv is None else cv.value, n_splits=folds, train=train, name="--folds")
+    con = console(stderr=True)
+    with FoldBar(con, f"{name}: {plan.cv} CV") as bar:
+        outcome = run_baseline(ws, name, tracker=tracker, submit=baseline_submitter(ws) if submit else None,
+                               save=save, plan=plan, seed=seed, n_jobs=n_jobs, params=params, train=train,
+                               progress=bar, notify=con.print)
     if json_out:
         echo_json(outcome.to_dict())
         return
     out = console()
-    out.print(cv_fold_table(outcome.cv, f"{name}: {outcome.cv.splitter}"))
+    out.print(cv_fold_table(outcome.cv, f"{name}: {folds_line(outcome.cv)}"))
     out.print(f"Fitted on all train chips in {outcome.fit_time:.1f} s; submission written to {outcome.submission}")
     if outcome.public is not None:
-        out.print(f"Submitted as team baseline-{name} (submission {outcome.submission_id}): "
+        out.print(f"Submitted as team {baseline_team(name)} (submission {outcome.submission_id}): "
                   f"Public ROC AUC {public_auc(outcome.public)}")
     else:
-        out.print("Not submitted; re-run with --submit to score it as team baseline-" + name)
+        out.print(f"Not submitted; re-run with --submit to score it as team {baseline_team(name)}")
     if outcome.model_path is not None:
         out.print(f"Model saved to {outcome.model_path}")
     out.print(f"MLflow run {outcome.run_id} in {tracker.uri}")

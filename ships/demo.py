@@ -61,7 +61,7 @@ def demo(
         outcome = _run_one(ws, name, tracker, jobs, con)
         if outcome is None:
             continue
-        con.print(f"{name}: date CV ROC AUC {outcome.cv.mean['roc_auc']:.4f} ± {outcome.cv.std['roc_auc']:.4f}, "
+        con.print(f"{name}: {outcome.cv.cv} CV ROC AUC {outcome.cv.mean['roc_auc']:.4f} ± {outcome.cv.std['roc_auc']:.4f}, "
                   f"Public ROC AUC {outcome.public['roc_auc']:.4f}, fit {outcome.fit_time:.1f} s")
         outcomes.append(outcome)
     con.rule("results")
@@ -75,15 +75,22 @@ def demo(
 
 
 def _run_one(ws, name: str, tracker, jobs: int, con):
-    """One baseline of the demo; a Keras baseline that cannot start (no weights, no backend) is skipped."""
-    from ships.baselines import run_baseline
-    from competition.errors import ModelError
+    """One baseline of the demo, on the official folds and submitted through the teams' path.
 
-    if name not in KERAS_BASELINES:
-        return run_baseline(ws, name, tracker=tracker, submit=True, n_jobs=jobs, con=con)
-    try:  # Keras trains with every core itself: its folds run one at a time
-        return run_baseline(ws, name, tracker=tracker, submit=True, n_jobs=1, con=con)
+    A Keras baseline that cannot start (no weights, no backend) is skipped.
+    """
+    from baselines.workflow import run_baseline
+    from competition.errors import ModelError
+    from ships.baselines import FoldBar, baseline_submitter
+
+    keras = name in KERAS_BASELINES  # Keras trains with every core itself: its folds run one at a time
+    try:
+        with FoldBar(con, f"{name}: CV on the official folds") as bar:
+            return run_baseline(ws, name, tracker=tracker, submit=baseline_submitter(ws), n_jobs=1 if keras else jobs,
+                                progress=bar, notify=con.print)
     except ModelError as exc:
+        if not keras:
+            raise
         con.print(f"[yellow]Skipped {name}:[/] {exc}", markup=True, highlight=False)
         return None
 
@@ -91,21 +98,22 @@ def _run_one(ws, name: str, tracker, jobs: int, con):
 def _board_table(ws, outcomes):
     """The Public leaderboard, each baseline with its grouped CV next to its Public score."""
     from rich.table import Table
-
     from rich.text import Text
 
+    from baselines.workflow import baseline_team
     from leaderboard.submit import open_store
 
-    by_team = {f"baseline-{o.name}": o for o in outcomes}
+    by_team = {baseline_team(o.name): o for o in outcomes}
     store = open_store(ws)
     try:
         rows = store.leaderboard(private=False)
     finally:
         store.close()
+    splits = sorted({o.cv.splitter for o in outcomes})
     table = Table(title="Public leaderboard (ROC AUC, higher is better) with the grouped CV of each baseline",
-                  caption="baselines take no rank; CV: the official folds by acquisition day, train part only")
+                  caption=f"baselines take no rank; CV: {', '.join(splits) or 'none'}, train part only")
     for col, justify in (("rank", "right"), ("team", "left"), ("Public ROC AUC [95% interval]", "right"),
-                         ("CV ROC AUC (date) mean ± std", "right"), ("fit (s)", "right")):
+                         ("CV ROC AUC mean ± std", "right"), ("fit (s)", "right")):
         table.add_column(col, justify=justify)
     for row in rows:
         o = by_team.get(row.team)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import re
-import time
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -12,9 +10,6 @@ import typer
 from ships._common import JsonOpt, WorkspaceOpt, echo_json, open_workspace
 
 app = typer.Typer()
-
-_MLFLOW_URI = re.compile(r"^(runs|models):/\S+$")
-_SHIP, _NO_SHIP, _FOUND = (40, 220, 60), (60, 200, 255), (255, 40, 40)
 
 
 ScenesArg = Annotated[list[Path], typer.Argument(
@@ -35,8 +30,9 @@ OutOpt = Annotated[Path, typer.Option(
     "--out", "-o", help="Folder for SCENE.csv, SCENE.geojson, SCENE.heatmap.png and SCENE.boxes.png.")]
 EvaluateOpt = Annotated[bool, typer.Option(
     "--evaluate",
-    help="Measure recall and precision: paste locked test-part ship and no-ship chips into each scene's water "
-         "(the workspace's split, or the default one), detect, and match the boxes to them.")]
+    help="Measure recall and precision: paste ship and no-ship chips of the workspace's locked test part "
+         "(public/test and the organiser's private/solution.csv) into each scene's water, detect, and match "
+         "the boxes to them.")]
 NShipsOpt = Annotated[int, typer.Option("--n-ships", min=0, help="With --evaluate: ship chips pasted per scene.")]
 NNoShipsOpt = Annotated[int, typer.Option("--n-no-ships", min=0, help="With --evaluate: no-ship chips pasted per scene.")]
 SeedOpt = Annotated[int, typer.Option("--seed", help="With --evaluate: seed of the chips chosen and of where they go.")]
@@ -63,22 +59,28 @@ def detect(
     json_out: JsonOpt = False,
 ) -> None:
     """Find ships in full satellite scenes: slide the chip classifier, merge boxes, write tables and images."""
+    from baselines.resolve import resolve_model
     from competition.detect import check_detect_params
-    from competition.scenes import check_scene_file, read_scene
+    from competition.finder import find_ships
+    from competition.scenes import check_scene_file, load_test_part, read_scene
 
     params = {"stride": stride, "threshold": threshold, "iou_threshold": iou, "batch_size": batch_size}
     check_detect_params(**params)  # every cheap check before a model is fitted or loaded
     for scene in scenes:
         check_scene_file(scene)
-    estimator, model_note = _load_model(model, workspace, tracking_uri)
-    test_part, part_note = _test_part(workspace) if evaluate else (None, "")
+    ws = open_workspace(workspace) if evaluate else None  # the test bed needs the workspace: fail before fitting
+    estimator, model_note = resolve_model(model, workspace=workspace, tracking_uri=tracking_uri, name="--model",
+                                          notify=lambda text: typer.echo(text, err=True))
+    test_part = load_test_part(ws) if evaluate else None
     out.mkdir(parents=True, exist_ok=True)
     results, stems = [], set()
     for k, scene in enumerate(scenes):
         image = read_scene(scene)
         stem = _unique_stem(scene, stems)
         bed = {"n_ships": n_ships, "n_no_ships": n_no_ships, "random_state": seed + k}  # other chips in each scene
-        result = _run_scene(scene, image, estimator, params, out, stem, test_part, bed, quiet=json_out)
+        with _progress(scene.name, quiet=json_out) as progress:
+            result = find_ships(image, estimator, scene=scene, out=out, stem=stem, params=params, test_part=test_part,
+                                bed=bed, progress=progress)
         results.append({"scene": str(scene), "model": model, **result})
     if json_out:
         echo_json(results)
@@ -86,49 +88,8 @@ def detect(
     typer.echo(model_note)
     _print_summary(results, evaluate, out)
     if evaluate:
-        typer.echo(f"Pasted chips: the locked test part of {part_note}; a model trained on them would be "
-                   "measured on its own training data.")
-
-
-def _load_model(spec: str, workspace: Path, tracking_uri: str | None):
-    """The estimator named by ``--model`` and a line saying where it came from."""
-    from competition.errors import ParameterError
-
-    if _MLFLOW_URI.match(spec):
-        from competition.tracking import load_logged_model
-
-        if tracking_uri is None and Path(workspace).exists():
-            tracking_uri = open_workspace(workspace).tracking_uri
-        return load_logged_model(spec, tracking_uri=tracking_uri), f"Model: {spec} from MLflow."
-    if Path(spec).is_file():
-        from baselines.persist import load_model
-
-        return load_model(Path(spec)), f"Model: {spec}."
-    from baselines.registry import BASELINES, make_baseline
-
-    if spec not in BASELINES:
-        raise ParameterError(
-            f"--model {spec!r} is neither a baseline name ({', '.join(BASELINES)}), an existing file, "
-            "nor an MLflow model URI (runs:/<run id>/model, models:/<name>/<version>)"
-        )
-    ws = open_workspace(workspace)
-    train = ws.load_train()
-    estimator = make_baseline(spec, random_state=ws.config.seed)
-    typer.echo(f"Fitting baseline {spec!r} on the {len(train.y)} train chips of {ws.root} ...", err=True)
-    estimator.fit(train.X, train.y, groups=train.groups)
-    return estimator, f"Model: baseline {spec!r} fitted on the {len(train.y)} train chips of {ws.root}."
-
-
-def _test_part(workspace: Path):
-    """Locked test-part chips (with labels) to paste, from the workspace's own split or the default one, and a note."""
-    from competition.scenes import split_bundled
-
-    if not Path(workspace).exists():
-        return split_bundled()[1], "the default split (seed 0, as a plain `ships init`)"
-    config = open_workspace(workspace).config
-    return split_bundled(seed=config.seed, test_size=config.test_size, group_by=config.group_by,
-                         public_fraction=config.public_fraction, n_splits=config.n_splits,
-                         expect_sha256=config.data_sha256)[1], f"the split of {workspace}"
+        typer.echo(f"Pasted chips: the locked test part of {ws.root} ({len(test_part.y)} chips); a model trained "
+                   "on them would be measured on its own training data.")
 
 
 def _unique_stem(scene: Path, seen: set[str]) -> str:
@@ -137,48 +98,6 @@ def _unique_stem(scene: Path, seen: set[str]) -> str:
         stem, k = f"{scene.stem}-{k}", k + 1
     seen.add(stem)
     return stem
-
-
-def _run_scene(scene: Path, image, estimator, params: dict, out: Path, stem: str, test_part, bed: dict,
-               quiet: bool) -> dict:
-    """Detect (on the pasted scene with a test part), write the four outputs, return the summary."""
-    from competition.detect import detect_scene
-    from competition.scenes import evaluate_scene
-
-    with _progress(f"{scene.name}", quiet) as progress:
-        start = time.perf_counter()
-        if test_part is None:
-            detections, pasted, report = detect_scene(image, estimator, progress=progress, **params), None, None
-        else:
-            report, pasted, detections = evaluate_scene(image, estimator, test_part.X, test_part.y, where=str(scene),
-                                                        progress=progress, **bed, **params)
-        seconds = time.perf_counter() - start
-    outputs = _write_outputs(detections, pasted.image if pasted else image, pasted, out,
-                             f"{stem}.pasted" if pasted else stem, scene)
-    summary = {"width": int(image.shape[1]), "height": int(image.shape[0]), **params,
-               "n_windows": detections.n_windows, "seconds": round(seconds, 3),
-               "windows_per_second": round(detections.n_windows / max(seconds, 1e-9), 1),
-               "n_detections": len(detections), "outputs": outputs, "detections": detections.to_records()}
-    if report is not None:
-        summary["evaluation"] = report.to_dict()
-    return summary
-
-
-def _write_outputs(detections, image, pasted, out: Path, stem: str, scene: Path) -> dict:
-    from competition.detect import (draw_boxes, render_heatmap, save_png, write_detections_csv,
-                                    write_detections_geojson)
-
-    layers = []
-    if pasted is not None:
-        layers += [(pasted.boxes[pasted.y == 1], _SHIP, None), (pasted.boxes[pasted.y == 0], _NO_SHIP, None)]
-    layers.append((detections.boxes, _FOUND, [f"{s:.2f}" for s in detections.scores]))
-    paths = {
-        "csv": write_detections_csv(detections, out / f"{stem}.csv"),
-        "geojson": write_detections_geojson(detections, out / f"{stem}.geojson", scene=scene.name),
-        "heatmap": save_png(render_heatmap(detections), out / f"{stem}.heatmap.png"),
-        "boxes": save_png(draw_boxes(image, layers), out / f"{stem}.boxes.png"),
-    }
-    return {k: str(v) for k, v in paths.items()}
 
 
 class _progress:

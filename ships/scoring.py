@@ -35,10 +35,10 @@ def score(
     json_out: JsonOpt = False,
 ) -> None:
     """Validate, score on the Public part, and record a submission (Private scores stay hidden)."""
-    from leaderboard.submit import open_store, receipt, submit_file
+    from leaderboard.submit import accept_submission, open_store, receipt
 
     ws = open_workspace(workspace)
-    result = submit_file(ws, file, team=team, message=message)
+    result = accept_submission(ws, file, team=team, message=message, tracking_uri=tracking_uri, track=track)
     with open_store(ws) as store:
         answer = receipt(store, result)
     if json_out:
@@ -46,11 +46,6 @@ def score(
     else:
         typer.echo(f"Scored in workspace {ws.root}")
         print_receipt(answer, ws.rules)
-    if track:
-        from competition.tracking_job import log_submission_in_background, submission_run
-
-        log_submission_in_background(tracking_uri or ws.tracking_uri, submission_run(ws, result, message),
-                                     ws.root / "tracking.log")
 
 
 def print_receipt(answer: dict, rules) -> None:

@@ -55,6 +55,8 @@ def test_cv_json_and_its_mlflow_runs(workspace):
     (res,) = out["results"]
     assert res["cv"] == "date" and res["n_splits"] == 3 and len(res["folds"]) == 3
     assert res["mean"]["roc_auc"] == 0.5 and res["splitter"] == "StratifiedGroupKFold by acquisition day"
+    assert res["official_folds"] is False
+    assert res["fresh_folds_reason"] == "3 folds were asked for; the workspace has 5 official folds"
     parents = [r for r in _runs(workspace, "cv") if "mlflow.parentRunId" not in r.data.tags]
     assert [r.info.run_id for r in parents] == [res["mlflow_run_id"]]
     assert parents[0].data.metrics["cv_roc_auc"] == 0.5 and parents[0].data.tags["ships.split_hash"] == workspace.split_hash
@@ -67,13 +69,71 @@ def test_cv_twice_shows_the_splits_side_by_side(workspace):
     assert "KFold (leaky)" in result.output and "StratifiedGroupKFold by acquisition day" in result.output
     assert "random − date" in result.output and "date (3 folds)" in result.output
     assert "0.5000 ± 0.0000" in result.output
+    text = " ".join(result.output.split())  # titles wrap to the table's width
+    assert "3 fresh folds, NOT the official ones: a leaky random split (cv='random') was asked for" in text
+    assert "3 fresh folds, NOT the official ones: 3 folds were asked for; the workspace has 5 official" in text
 
 
 def test_official_folds_by_default(workspace):
     result = runner.invoke(root, ["cv", "dummy", "-w", str(workspace.root)], terminal_width=200)
     assert result.exit_code == 0, result.output
-    assert "PredefinedSplit (official folds by acquisition day)" in result.output
-    assert "fold 4" in result.output and "mean ± std" in result.output
+    assert "PredefinedSplit (official folds by acquisition day), 5 folds" in " ".join(result.output.split())
+    assert "fold 4" in result.output and "mean ± std" in result.output and "NOT the official" not in result.output
+
+
+@pytest.fixture(scope="module")
+def three_fold_workspace(chips, tmp_path_factory):
+    """`ships init --folds 3` on 800 of the real chips: a workspace whose official folds are 3."""
+    from competition.data import Chips, write_folder
+
+    subset = np.arange(0, 4000, 5)
+    folder = tmp_path_factory.mktemp("three") / "chips"
+    write_folder(Chips(*(getattr(chips, f)[subset] for f in ("X", "y", "scene_id", "lon", "lat", "name"))), folder)
+    path = folder.parent / "ws"
+    result = runner.invoke(root, ["init", "-w", str(path), "--folds", "3", "--data", str(folder)])
+    assert result.exit_code == 0, result.output
+    return path
+
+
+@pytest.mark.parametrize("args", [[], ["--folds", "3"], ["--cv", "date"], ["--cv", "date", "--folds", "3"]])
+def test_cv_uses_the_official_folds_of_the_workspace(three_fold_workspace, args):
+    """`ships init --folds 3`: `ships cv` runs those 3 folds and says they are the official ones."""
+    from competition.workspace import Workspace
+
+    result = runner.invoke(root, ["cv", "dummy", "-w", str(three_fold_workspace), *args, "--json"])
+    assert result.exit_code == 0, result.output
+    (res,) = json.loads(result.stdout)["results"]
+    assert res["official_folds"] is True and res["fresh_folds_reason"] is None
+    assert res["n_splits"] == 3 and res["splitter"] == "PredefinedSplit (official folds by acquisition day)"
+    train = Workspace.open(three_fold_workspace).load_train()
+    assert [f["n_test"] for f in res["folds"]] == [int((train.fold == k).sum()) for k in range(3)]
+
+
+@pytest.mark.parametrize("args, reason", [
+    (["--folds", "4"], "4 folds were asked for; the workspace has 3 official folds"),
+    (["--cv", "scene"], "a split by scene id (cv='scene') was asked for; the official folds group by acquisition day"),
+])
+def test_cv_with_other_folds_says_they_are_not_official(three_fold_workspace, args, reason):
+    result = runner.invoke(root, ["cv", "dummy", "-w", str(three_fold_workspace), *args, "--json"])
+    assert result.exit_code == 0, result.output
+    (res,) = json.loads(result.stdout)["results"]
+    assert res["official_folds"] is False and res["fresh_folds_reason"] == reason
+    assert res["splitter"].startswith("StratifiedGroupKFold")
+    table = runner.invoke(root, ["cv", "dummy", "-w", str(three_fold_workspace), *args], terminal_width=250)
+    assert table.exit_code == 0, table.output
+    assert f"fresh folds, NOT the official ones: {reason}" in " ".join(table.output.split())
+
+
+def test_baseline_run_uses_the_official_folds(three_fold_workspace):
+    official = runner.invoke(root, ["baseline", "run", "dummy", "-w", str(three_fold_workspace), "--json"])
+    assert official.exit_code == 0, official.output
+    cv = json.loads(official.stdout)["cv"]
+    assert cv["official_folds"] is True and cv["n_splits"] == 3
+    fresh = runner.invoke(root, ["baseline", "run", "dummy", "-w", str(three_fold_workspace), "--folds", "4"],
+                          terminal_width=250)
+    assert fresh.exit_code == 0, fresh.output
+    assert "4 fresh folds, NOT the official ones: 4 folds were asked for; the workspace has 3 official folds" in \
+        " ".join(fresh.output.split())
 
 
 @pytest.mark.parametrize("args, message", [
@@ -222,13 +282,13 @@ def _repo() -> str:
 
 def test_submission_file_keeps_the_ranking(workspace):
     """Probabilities are written with 8 significant digits, so tiny ones keep their order."""
-    from ships.baselines import _write_submission
+    from baselines.workflow import write_submission
 
     class Tiny:
         def predict_proba(self, X):
             p = np.linspace(1e-9, 1e-7, len(X))
             return np.c_[1 - p, p]
 
-    path = _write_submission(workspace, "tiny", Tiny())
+    path = write_submission(workspace, "tiny", Tiny())
     values = [float(line.split(",")[1]) for line in path.read_text().splitlines()[1:]]
     assert len(set(values)) == len(values)

@@ -26,16 +26,16 @@ def _pooled(X):
 
 
 @pytest.fixture(scope="module")
-def model_path(tmp_path_factory) -> Path:
-    """A k-NN fitted on the train part of the default split, saved as `ships baseline run --save` saves models."""
+def model_path(real_workspace_path, tmp_path_factory) -> Path:
+    """A k-NN fitted on the workspace's train part, saved as `ships baseline run --save` saves models."""
     from sklearn.neighbors import KNeighborsClassifier
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
     from baselines.persist import save_model
-    from competition.scenes import split_bundled
+    from competition.workspace import Workspace
 
-    train, _ = split_bundled()
+    train = Workspace.open(real_workspace_path).load_train()
     model = make_pipeline(FunctionTransformer(_pooled), StandardScaler(), KNeighborsClassifier(5))
     model.fit(train.X, train.y)
     path = tmp_path_factory.mktemp("model") / "knn.joblib"
@@ -76,10 +76,10 @@ def test_detect_json_lists_each_scene_and_its_boxes(model_path, tmp_path):
     assert "evaluation" not in first
 
 
-def test_evaluate_pastes_test_part_chips_and_reports_recall(model_path, tmp_path):
+def test_evaluate_pastes_test_part_chips_and_reports_recall(model_path, real_workspace_path, tmp_path):
     result = runner.invoke(root, ["detect", str(SCENE_CROP), "-m", str(model_path), "--evaluate", "--n-ships", "6",
                                   "--n-no-ships", "6", "--json", "--out", str(tmp_path / "o"),
-                                  "-w", str(tmp_path / "no-workspace")])
+                                  "-w", str(real_workspace_path)])
     assert result.exit_code == 0, result.output
     [doc] = json.loads(result.stdout)
     ev = doc["evaluation"]
@@ -88,9 +88,45 @@ def test_evaluate_pastes_test_part_chips_and_reports_recall(model_path, tmp_path
     assert (tmp_path / "o" / "scene_crop.pasted.boxes.png").is_file()
     table = runner.invoke(root, ["detect", str(SCENE_CROP), "-m", str(model_path), "--evaluate", "--n-ships", "2",
                                  "--n-no-ships", "2", "--stride", "20", "--out", str(tmp_path / "o"),
-                                 "-w", str(tmp_path / "none")], terminal_width=200)
+                                 "-w", str(real_workspace_path)], terminal_width=200)
     assert table.exit_code == 0, table.output
     assert "recall" in table.output and "elsewhere" in table.output and "scene_crop.png" in table.output
+    assert f"the locked test part of {real_workspace_path} (790 chips)" in " ".join(table.output.split())
+
+
+def test_evaluate_pastes_the_chips_of_the_workspace_test_part(model_path, workspace, tmp_path, monkeypatch):
+    """The pasted chips are the workspace's test chips, whatever the splitter would draw today."""
+    import competition.scenes
+    import competition.split
+
+    def no_split(*args, **kwargs):
+        raise AssertionError("ships detect --evaluate recomputed the split")
+
+    monkeypatch.setattr(competition.split, "make_split", no_split)
+    pasted = []
+    real = competition.scenes.make_test_bed
+
+    def spy(image, X, y, **kwargs):
+        pasted.append((X, y))
+        return real(image, X, y, **kwargs)
+
+    monkeypatch.setattr(competition.scenes, "make_test_bed", spy)
+    result = runner.invoke(root, ["detect", str(SCENE_CROP), "-m", str(model_path), "--evaluate", "--n-ships", "2",
+                                  "--n-no-ships", "2", "--stride", "40", "--json", "--out", str(tmp_path / "o"),
+                                  "-w", str(workspace.root)])
+    assert result.exit_code == 0, result.output
+    [(X, y)] = pasted
+    np.testing.assert_array_equal(X, workspace.load_test().X)
+    np.testing.assert_array_equal(y, workspace.load_solution().y_true)
+
+
+def test_evaluate_needs_a_workspace(model_path, tmp_path):
+    """The test bed is the workspace's test part: no workspace, no test bed (and no made-up split)."""
+    result = runner.invoke(root, ["detect", str(SCENE_CROP), "-m", str(model_path), "--evaluate",
+                                  "--out", str(tmp_path / "o"), "-w", str(tmp_path / "none")])
+    assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
+    assert "Error: " in result.output and "none: no such workspace; create one with `ships init" in result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_baseline_name_is_fitted_on_the_workspace_train_data(real_workspace_path, tmp_path):
@@ -132,10 +168,10 @@ def test_model_without_predict_proba_is_refused(tmp_path):
     from sklearn.svm import LinearSVC
 
     from baselines.persist import save_model
-    from competition.scenes import split_bundled
 
-    train, _ = split_bundled()
-    svc = LinearSVC().fit(_pooled(train.X[::8]), train.y[::8])
+    y = np.arange(40) % 2
+    X = np.broadcast_to((y * 200 + 20).astype(np.uint8)[:, None, None, None], (40, 80, 80, 3))
+    svc = LinearSVC(dual=False).fit(_pooled(X), y)  # dark chips 0, bright chips 1
     save_model(svc, tmp_path / "svc.joblib")
     result = runner.invoke(root, ["detect", str(SCENE_CROP), "-m", str(tmp_path / "svc.joblib"), "--out", str(tmp_path)])
     assert result.exit_code == 1, result.output

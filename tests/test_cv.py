@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from baselines.registry import make_baseline
-from competition.cv import CV_KINDS, check_n_splits, cross_validate_model, make_splitter
+from competition.cv import CV_KINDS, check_n_splits, cross_validate_model, cross_validate_plan, make_splitter
 from competition.errors import ParameterError
+from competition.folds import plan_folds
 from competition.scoring import METRICS
 
 
@@ -40,7 +43,7 @@ def _groups_by_fold(result, groups):
 @pytest.mark.parametrize("cv", ["date", "scene"])
 def test_grouped_splits_never_share_a_group_across_folds(train, cv):
     groups = train.scene_id if cv == "scene" else train.groups
-    result = cross_validate_model(Recorder(), train.X, train.y, groups, cv=cv, folds=train.fold)
+    result = cross_validate_model(Recorder(), train.X, train.y, groups, cv=cv)
     by_fold = _groups_by_fold(result, groups)
     for a in range(len(by_fold)):
         for b in range(a + 1, len(by_fold)):
@@ -57,14 +60,78 @@ def test_leaky_splits_put_one_scene_on_both_sides(train, cv):
 
 def test_date_uses_the_official_folds(train):
     result = cross_validate_model(Recorder(), train.X, train.y, train.groups, cv="date", folds=train.fold)
-    assert result.splitter.startswith("PredefinedSplit")
+    assert result.splitter == "PredefinedSplit (official folds by acquisition day)" and result.n_splits == 5
+    assert result.official_folds and result.to_dict()["official_folds"] is True
     np.testing.assert_array_equal(result.test_fold, train.fold)
 
 
-def test_date_with_another_number_of_folds_groups_by_day(train):
-    result = cross_validate_model(Recorder(), train.X, train.y, train.groups, cv="date", n_splits=3, folds=train.fold)
+def test_without_official_folds_date_draws_fresh_folds_by_day(train):
+    result = cross_validate_model(Recorder(), train.X, train.y, train.groups, cv="date", n_splits=3)
     assert result.splitter == "StratifiedGroupKFold by acquisition day" and result.n_splits == 3
-    assert set(np.unique(result.test_fold)) == {0, 1, 2}
+    assert set(np.unique(result.test_fold)) == {0, 1, 2} and not result.official_folds
+
+
+def test_official_folds_are_never_swapped_silently(train):
+    """Official folds with another number of folds, or with a leaky split, are an error, not fresh folds."""
+    with pytest.raises(ParameterError, match="n_splits=3 but the official folds are 5; pass n_splits=5 or folds=None"):
+        cross_validate_model(Recorder(), train.X, train.y, train.groups, cv="date", n_splits=3, folds=train.fold)
+    with pytest.raises(ParameterError, match="cv='random' is a leaky split and cannot use the official folds"):
+        make_splitter("random", folds=train.fold)
+
+
+def test_plan_keeps_the_official_folds_unless_told_otherwise(train):
+    plan = plan_folds(train.y, train.scene_id, train.fold, group_by="date")
+    assert plan.official and (plan.cv, plan.n_splits, plan.reason) == ("date", 5, "")
+    np.testing.assert_array_equal(plan.folds, train.fold)
+    np.testing.assert_array_equal(plan.groups, train.groups)
+    same = plan_folds(train.y, train.scene_id, train.fold, group_by="date", cv="date", n_splits=5)
+    assert same.official
+
+
+@pytest.mark.parametrize("cv, n_splits, reason", [
+    (None, 4, "4 folds were asked for; the workspace has 5 official folds"),
+    ("date", 3, "3 folds were asked for; the workspace has 5 official folds"),
+    ("scene", None, "a split by scene id (cv='scene') was asked for; the official folds group by acquisition day"),
+    ("random", None, "a leaky random split (cv='random') was asked for; the official folds group by acquisition day"),
+])
+def test_plan_says_why_the_folds_are_fresh(train, cv, n_splits, reason):
+    plan = plan_folds(train.y, train.scene_id, train.fold, group_by="date", cv=cv, n_splits=n_splits)
+    assert not plan.official and plan.folds is None and plan.reason == reason
+    assert plan.n_splits == (n_splits or 5)
+    if cv == "scene":
+        np.testing.assert_array_equal(plan.groups, train.scene_id)
+
+
+def test_plan_follows_the_workspace_grouping(train):
+    """In a workspace grouped by scene, the official folds are the scene split; a split by day is fresh."""
+    plan = plan_folds(train.y, train.scene_id, train.fold, group_by="scene")
+    assert plan.official and plan.cv == "scene"
+    by_day = plan_folds(train.y, train.scene_id, train.fold, group_by="scene", cv="date")
+    assert not by_day.official and "the official folds group by scene id" in by_day.reason
+    with pytest.raises(ParameterError, match="group_by='week' is invalid; expected one of date, scene"):
+        plan_folds(train.y, train.scene_id, train.fold, group_by="week")
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"cv": "kfold"}, "cv='kfold' is invalid; expected one of date, scene, stratified, random"),
+    ({"n_splits": 1}, "--folds=1 is invalid; expected an int >= 2"),
+    ({"n_splits": 500}, "--folds=500 is more than the 124 groups; expected --folds <= 124"),
+    ({"cv": "stratified", "n_splits": 5000}, "--folds=5000 is more than the 804 chips of the smallest class; expected --folds <= 804"),
+])
+def test_plan_checks_before_any_training(train, kwargs, message):
+    with pytest.raises(ParameterError, match=re.escape(message)):
+        plan_folds(train.y, train.scene_id, train.fold, group_by="date", name="--folds", **kwargs)
+
+
+def test_the_result_of_a_plan_says_whether_its_folds_are_official(train):
+    official = cross_validate_plan(Recorder(), train.X, train.y,
+                                   plan_folds(train.y, train.scene_id, train.fold, group_by="date"))
+    np.testing.assert_array_equal(official.test_fold, train.fold)
+    assert official.to_dict()["official_folds"] is True and official.to_dict()["fresh_folds_reason"] is None
+    fresh = cross_validate_plan(Recorder(), train.X, train.y,
+                                plan_folds(train.y, train.scene_id, train.fold, group_by="date", n_splits=3))
+    assert fresh.n_splits == 3 and not fresh.official_folds
+    assert fresh.to_dict()["fresh_folds_reason"] == "3 folds were asked for; the workspace has 5 official folds"
 
 
 def test_fit_gets_the_groups_of_its_training_fold(train):
@@ -96,7 +163,8 @@ def test_every_chip_is_predicted_once_and_metrics_use_one_vocabulary(train):
     assert result.mean["log_loss"] == pytest.approx(np.mean(values))
     assert result.std["log_loss"] == pytest.approx(np.std(values))
     d = result.to_dict()
-    assert set(d) == {"cv", "n_splits", "splitter", "folds", "mean", "std"} and len(d["folds"]) == 5
+    assert set(d) == {"cv", "n_splits", "splitter", "official_folds", "fresh_folds_reason", "folds", "mean", "std"}
+    assert len(d["folds"]) == 5
 
 
 def test_parallel_folds_give_the_same_result(train):

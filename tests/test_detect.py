@@ -24,15 +24,15 @@ from competition.detect import (
     write_detections_csv,
     write_detections_geojson,
 )
-from competition.errors import DataError, ModelError, ParameterError
+from competition.errors import DataError, ModelError, ParameterError, WorkspaceError
 from competition.scenes import (
     evaluate_detections,
     evaluate_scene,
     find_water,
+    load_test_part,
     make_test_bed,
     paste_chips,
     read_scene,
-    split_bundled,
 )
 
 SCENE_CROP = Path(__file__).parent / "data" / "scene_crop.png"
@@ -145,6 +145,23 @@ def test_detect_scene_finds_each_square_once_at_its_place():
     assert sorted(map(tuple, det.boxes.tolist())) == [(50, 40, 130, 120), (250, 170, 330, 250)]
     assert np.allclose(det.scores, 1.0)
     assert det.image_shape == (300, 400) and det.n_windows == 23 * 33
+
+
+def test_find_ships_writes_the_four_outputs_and_summarises(tmp_path):
+    from competition.finder import find_ships
+
+    corners = [(50, 40), (250, 170)]
+    params = {"stride": 10, "threshold": 0.9, "iou_threshold": 0.3, "batch_size": 64}
+    calls = []
+    summary = find_ships(square_scene(corners), BrightModel(), scene=Path("sq.png"), out=tmp_path, stem="sq",
+                         params=params, progress=lambda done, total: calls.append(done))
+    assert summary["n_detections"] == 2 and summary["n_windows"] == 23 * 33 and "evaluation" not in summary
+    assert (summary["width"], summary["height"], summary["stride"]) == (400, 300, 10)
+    assert sorted(Path(p).name for p in summary["outputs"].values()) == \
+        ["sq.boxes.png", "sq.csv", "sq.geojson", "sq.heatmap.png"]
+    assert all(Path(p).is_file() for p in summary["outputs"].values())
+    assert json.loads((tmp_path / "sq.geojson").read_text())["scene"] == "sq.png"
+    assert calls and calls[-1] == 23 * 33
 
 
 def test_boxes_from_heatmap_maps_cells_to_pixels():
@@ -332,17 +349,61 @@ def test_evaluate_detections_counts_hits_duplicates_decoys_and_elsewhere():
 
 
 @pytest.fixture(scope="module")
-def parts():
-    """The bundled chips cut as `ships init` cuts them: (train part, locked test part)."""
-    return split_bundled()
+def parts(real_workspace_path):
+    """A workspace's train part and its locked test part with labels, both read from the workspace."""
+    from competition.workspace import Workspace
+
+    ws = Workspace.open(real_workspace_path)
+    return ws.load_train(), load_test_part(ws)
 
 
-def test_split_bundled_keeps_groups_apart_and_checks_the_data_hash(parts):
+def test_the_test_part_is_the_workspace_test_set_with_the_organiser_labels(real_workspace_path, parts):
+    import pandas as pd
+
+    from competition.workspace import Workspace
+
+    ws = Workspace.open(real_workspace_path)
     train, test = parts
-    assert len(train.y) + len(test.y) == 4000 and 0.15 < len(test.y) / 4000 < 0.25
-    assert not {s[:8] for s in train.scene_id} & {s[:8] for s in test.scene_id}
-    with pytest.raises(DataError, match="built from other chips than the bundled ones"):
-        split_bundled(expect_sha256="0" * 64)
+    np.testing.assert_array_equal(test.ids, ws.test_ids())
+    np.testing.assert_array_equal(test.X, ws.load_test().X)
+    solution = pd.read_csv(ws.solution_path, dtype={"id": str}).set_index("id")
+    np.testing.assert_array_equal(test.y, solution.loc[test.ids, "ship"].to_numpy())
+    assert 0 < test.y.sum() < len(test.y) and not set(test.ids) & set(train.ids)
+    assert not set(solution["group"]) & set(train.groups)  # whole days held out
+
+
+def test_the_test_part_is_read_never_recomputed(workspace, monkeypatch):
+    """A changed splitter cannot move training chips into the test bed: the split is not recomputed."""
+    import competition.split
+    import competition.workspace
+
+    def no_split(*args, **kwargs):
+        raise AssertionError("the test bed recomputed the split")
+
+    monkeypatch.setattr(competition.split, "make_split", no_split)
+    monkeypatch.setattr(competition.workspace, "make_split", no_split)
+    before = load_test_part(workspace)
+    # the workspace itself is the truth: relabel one test chip in a rewritten workspace and it follows
+    solution = workspace.solution_path
+    lines = solution.read_text().splitlines()
+    first_id, label = lines[1].split(",")[:2]
+    lines[1] = ",".join([first_id, str(1 - int(label)), *lines[1].split(",")[2:]])
+    solution.write_text("\n".join(lines) + "\n")
+    from dataclasses import replace
+
+    from competition.workspace import Workspace, sha256_file
+
+    edited = Workspace(workspace.root, replace(workspace.config, solution_sha256=sha256_file(solution)))
+    after = load_test_part(edited)
+    k = list(after.ids).index(first_id)
+    assert after.y[k] == 1 - before.y[k] and (np.delete(after.y, k) == np.delete(before.y, k)).all()
+
+
+def test_a_changed_solution_is_refused(workspace):
+    path = workspace.solution_path
+    path.write_text(path.read_text().replace(",0,Public", ",1,Public", 1))
+    with pytest.raises(WorkspaceError, match="changed since init"):
+        load_test_part(workspace)
 
 
 def _pooled(X):

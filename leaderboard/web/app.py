@@ -14,7 +14,7 @@ Routes (team names in URLs are tilde-encoded, see :func:`leaderboard.web.views.e
     POST /api/submissions        upload: field file (and message), header Authorization: Bearer TOKEN
     GET  /static/style.css
 
-Only the two upload routes write, and only through ``submit_file``.  Nothing private is
+Only the two upload routes write, and only through ``accept_submission`` (``submit_file``).  Nothing private is
 served: the store hides Private scores until finalize, the views add Private fields only
 once finalized, no route serves a stored file or the solution, and the ROC curve is read
 on a coarse grid from the Public part only.  Templates are autoescaped, the charts escape
@@ -44,7 +44,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from competition.errors import ShipsError, StoreError
 from competition.scoring import METRICS
-from competition.tracking_job import log_submission_in_background, submission_run
+from leaderboard.submit import receipt
 from leaderboard.web.charts import roc_chart_svg, score_chart_svg
 from leaderboard.store import Store
 from leaderboard.web.board import BoardCache, send_body
@@ -82,7 +82,7 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
         through this app shows at once.  0 reads the revision on every request.
     tracking_uri : str, optional
         When given, every accepted upload is logged as an MLflow run there, from a child
-        process (as ``ships score`` does), after the response is built.
+        process (:func:`leaderboard.submit.accept_submission`, as ``ships score`` does).
 
     Returns
     -------
@@ -293,9 +293,7 @@ def _add_upload(app: FastAPI, site: _Site) -> None:
 
     def entry(result) -> dict:
         record = result.record
-        return {"id": record.id, "team": record.team, "file_sha256": result.file_sha256, "public": result.shown,
-                "url": submission_url(record.id), "team_url": team_url(record.team),
-                "submitted_at": record.submitted_at.isoformat(), "filename": record.filename}
+        return {**receipt(site.store, result), "url": submission_url(record.id), "team_url": team_url(record.team)}
 
     async def submit(request: Request, token_from_form: bool):
         """(entry, None, 201) on success, (None, (message, problems), status) on failure."""
@@ -307,15 +305,14 @@ def _add_upload(app: FastAPI, site: _Site) -> None:
                 await run_in_threadpool(site.store.team_for_token, token)  # refuse before reading the body
             form = await read_upload(request, limit)
             data = form.data
-            result = await upload(ws, site.store, form.token if token_from_form else token, form)
+            result = await upload(ws, site.store, form.token if token_from_form else token, form,
+                                  tracking_uri=site.tracking_uri)
             site.board.invalidate()
-            if site.tracking_uri:
-                run = submission_run(ws, result, form.message)
-                log_submission_in_background(site.tracking_uri, run, ws.root / "tracking.log")
+            answer = await run_in_threadpool(entry, result)
         except ShipsError as exc:
             problems = getattr(exc, "problems", [])
             return None, (str(exc), problems), status_for(exc, data, limit)
-        return entry(result), None, 201
+        return answer, None, 201
 
     @app.post("/api/submissions")
     async def api_submit(request: Request):

@@ -2,8 +2,8 @@
 
 The JSON API (``POST /api/submissions``) and the HTML form (``POST /submit``) both call
 :func:`upload`; it is the only code of the web view that writes, and it writes only
-through :func:`leaderboard.submit.submit_file`, so validation, scoring, storage and the
-quota are exactly those of ``ships score``.
+through :func:`leaderboard.submit.accept_submission` (``submit_file``, then the MLflow run),
+so validation, scoring, storage, the quota and tracking are exactly those of ``ships score``.
 
 Errors keep the CLI's messages and map to HTTP status codes (:func:`status_for`): an
 invalid file 422, a missing or wrong token 401, a used-up quota 429, a finalized
@@ -21,7 +21,7 @@ from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
 from competition.errors import AuthError, ParameterError, QuotaError, ShipsError, StoreError, SubmissionError
-from leaderboard.submit import SubmitResult, submit_file
+from leaderboard.submit import SubmitResult, accept_submission
 
 __all__ = ["FORM_SLACK", "UploadError", "Upload", "check_length", "read_upload", "upload", "status_for", "bearer_token"]
 
@@ -146,8 +146,11 @@ async def read_upload(request: Request, limit: int) -> Upload:
         await form.close()
 
 
-async def upload(ws, store, token: str | None, form: Upload) -> SubmitResult:
+async def upload(ws, store, token: str | None, form: Upload, *, tracking_uri: str | None = None) -> SubmitResult:
     """Submit an uploaded file for the team holding ``token`` (the team never comes from the form).
+
+    Goes through :func:`leaderboard.submit.accept_submission`; with a ``tracking_uri`` the
+    accepted submission is also logged there as an MLflow run (in the background).
 
     Raises
     ------
@@ -155,5 +158,6 @@ async def upload(ws, store, token: str | None, form: Upload) -> SubmitResult:
         As ``submit_file`` raises them; nothing is stored.
     """
     team = await run_in_threadpool(store.team_for_token, token)
-    return await run_in_threadpool(submit_file, ws, form.data, team=team, filename=form.filename,
-                                   message=form.message, store=store)
+    return await run_in_threadpool(accept_submission, ws, form.data, team=team, filename=form.filename,
+                                   message=form.message, store=store, tracking_uri=tracking_uri,
+                                   track=tracking_uri is not None)
