@@ -151,7 +151,8 @@ def test_the_child_process_logs_the_submission_run(workspace, tmp_path):
     out = json.loads(result.output)
     [record] = _store_rows(workspace)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    run = submission_run(workspace, SubmitResult(record, out["public"], out["file_sha256"]), "first try")
+    run = submission_run(workspace, SubmitResult(record, record.public, out["file_sha256"], out["public"]),
+                         "first try")
     child = log_submission_in_background(uri, run, tmp_path / "tracking.log")
     assert child.wait(timeout=240) == 0, (tmp_path / "tracking.log").read_text()
     client = mlflow.MlflowClient(tracking_uri=uri)
@@ -161,6 +162,8 @@ def test_the_child_process_logs_the_submission_run(workspace, tmp_path):
     assert logged.data.tags["ships.file_sha256"] == out["file_sha256"]
     assert logged.data.metrics["public_roc_auc"] == 1.0
     assert not any(k.startswith("private") for k in logged.data.metrics)  # Private only at finalize
+    # Before finalize the run holds what the team is shown: the primary metric and its interval, rounded.
+    assert set(logged.data.metrics) == {"public_roc_auc", "public_roc_auc_low", "public_roc_auc_high"}
 
 
 def test_unreachable_tracking_store_is_a_warning_in_the_log_never_a_lost_score(workspace, tmp_path):
