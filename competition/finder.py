@@ -13,8 +13,9 @@ from pathlib import Path
 
 import numpy as np
 
-from competition.detect import (detect_scene, draw_boxes, render_heatmap, save_png, write_detections_csv,
-                                write_detections_geojson)
+from competition.detect import detect_scene
+from competition.detect_output import (draw_boxes, render_heatmap, save_png, write_detections_csv,
+                                       write_detections_geojson)
 from competition.scenes import HeldOutChips, evaluate_scene
 
 __all__ = ["SHIP_COLOUR", "NO_SHIP_COLOUR", "FOUND_COLOUR", "find_ships"]

@@ -15,15 +15,11 @@ from competition.detect import (
     box_iou,
     boxes_from_heatmap,
     detect_scene,
-    draw_boxes,
     make_windows,
     non_max_suppression,
-    render_heatmap,
-    save_png,
     score_windows,
-    write_detections_csv,
-    write_detections_geojson,
 )
+from competition.detect_output import draw_boxes, render_heatmap, save_png, write_detections_csv, write_detections_geojson
 from competition.errors import DataError, ModelError, ParameterError, WorkspaceError
 from competition.scenes import (
     evaluate_detections,

@@ -81,7 +81,7 @@ def test_leaderboard_page_and_twin(site):
     data = client.get("/leaderboard.json").json()
     assert data["board"] == "public" and not data["finalized"]
     assert [(r["team"], r["rank"], r["score"], r["tied"]) for r in data["rows"]] == \
-           [(r.team, r.rank, r.score, r.tied) for r in rows]
+           [(r.team, r.rank, round(r.score, 4), r.tied) for r in rows]  # rounded before finalize
     assert "move" not in data["rows"][0] and data["n_teams"] == 3
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
@@ -127,7 +127,7 @@ def test_team_page_and_twin(site):
     data = client.get("/teams/alpha.json").json()
     records = store.submissions("alpha")
     assert [s["id"] for s in data["submissions"]] == [r.id for r in records]
-    assert [s["public_score"] for s in data["submissions"]] == [r.public_score for r in records]
+    assert [s["public_score"] for s in data["submissions"]] == [round(r.public_score, 4) for r in records]
     assert data["rank"] == next(r.rank for r in store.leaderboard() if r.team == "alpha")
     assert "final" not in data["submissions"][0] and "private_score" not in data["submissions"][0]
     html = client.get("/teams/alpha").text
@@ -138,12 +138,25 @@ def test_team_page_and_twin(site):
     assert client.get("/teams/ALPHA.json").json()["team"] == "alpha"  # names are case-insensitive
 
 
-def test_submission_page_and_twin(site):
-    ws, store, _, client = site
+def test_before_finalize_a_submission_shows_its_rounded_primary_score_only(site):
+    _, store, _, client = site
     record = store.submissions("alpha")[0]
     data = client.get(f"/submissions/{record.id}.json").json()
-    assert data["public"] == record.public and data["team"] == "alpha"
+    assert data["public"] == {k: round(record.public[k], 4) for k in ("roc_auc", "roc_auc_low", "roc_auc_high")}
+    assert data["team"] == "alpha" and data["roc"] is None
     assert "private" not in data and "final" not in data
+    html = client.get(f"/submissions/{record.id}").text
+    assert f"{record.public['roc_auc']:.4f}" in html and "The ROC curve is shown after finalize" in html
+    for name in ("log_loss", "average_precision", "brier_loss", "accuracy", "Confusion matrix", "<svg"):
+        assert name not in html
+
+
+def test_submission_page_and_twin_after_finalize(fresh):
+    ws, store, _, client = fresh
+    store.finalize()
+    record = store.submissions("alpha")[0]
+    data = client.get(f"/submissions/{record.id}.json").json()
+    assert data["public"] == record.public and data["team"] == "alpha" and data["private"] == record.private
     import pandas as pd
     from sklearn.metrics import roc_curve
 
@@ -170,6 +183,7 @@ def test_roc_ignores_private_predictions(fresh):
     a = submit_file(ws, predictions(ws, 7, 0.2, private_seed=1), team="probe", store=store, now=EARLIER)
     b = submit_file(ws, predictions(ws, 7, 0.9, private_seed=2), team="probe", store=store, now=EARLIER)
     assert a.public == b.public
+    store.finalize()  # the ROC curve is shown after finalize only
     roc_a = client.get(f"/submissions/{a.record.id}.json").json()["roc"]
     roc_b = client.get(f"/submissions/{b.record.id}.json").json()["roc"]
     assert roc_a == roc_b and len(roc_a["tpr"]) == 21
@@ -308,7 +322,9 @@ def test_api_upload_goes_through_submit_file(fresh):
     record = store.submission(out["id"])
     assert record.team == "alpha"  # the team comes from the token, never from a form field
     assert record.message == "from the API" and record.filename == "mine.csv"
-    assert out["public"] == record.public and "private" not in r.text
+    assert out["public"] == {k: round(record.public[k], 4) for k in ("roc_auc", "roc_auc_low", "roc_auc_high")}
+    assert "private" not in r.text and "log_loss" not in r.text and '"tp"' not in r.text
+    assert out["best"] in (True, False) and out["quota"]["limit"] == ws.config.daily_quota
     assert (ws.submissions_dir / f"{out['file_sha256']}.csv").read_bytes() == predictions(ws, 11, 0.5)
     assert len(store.submissions()) == n + 1
     assert client.get(out["url"]).status_code == 200
