@@ -78,9 +78,9 @@ def scan_rows(body: bytes, first_line: int) -> RowScan:
     if quotes.first_bad >= 0:
         ends = ends[ends < quotes.first_bad]
     size = int(ends[-1]) + 1 if ends.size else 0  # the bytes of the rows checked
-    starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64)
-    n_commas = np.add.reduceat(comma[:size].view(np.uint8), starts, dtype=np.int64) if size else starts
-    blank = ~np.logical_or.reduceat(~_BLANK[b[:size]], starts) if size else starts.astype(bool)
+    starts = np.concatenate(([0], ends[:-1] + 1)).astype(np.int64) if size else ends
+    n_commas = np.add.reduceat(comma[:size].view(np.uint8), starts, dtype=np.int64) if size else ends
+    blank = ~np.logical_or.reduceat(~_BLANK[b[:size]], starts) if size else ends.astype(bool)
     lines = first_line + (np.arange(ends.size) if line_ends is newline else _count_before(line_ends, starts))
     wide = ~blank & (n_commas > 1)
     problems = _too_many_fields(lines[wide], n_commas[wide] + 1)
@@ -88,11 +88,18 @@ def scan_rows(body: bytes, first_line: int) -> RowScan:
         problems.append(_quote_problem(quotes, first_line + int(_count_before(line_ends, [quotes.first_bad])[0])))
     if problems:
         return RowScan(([], []), [], problems)
-    keep = np.repeat(~blank, np.diff(np.append(starts, size)))  # the bytes of blank rows go, line ends included
-    keep[quotes.positions[quotes.structural]] = False
     cut = b.copy()
     cut[comma | newline] = ord(_SEP)
-    single = ends[~blank & (n_commas == 0)]  # rows of one field: the second is empty
+    keep = np.repeat(~blank, np.diff(np.append(starts, size)))  # the bytes of blank rows go, line ends included
+    keep[quotes.positions[quotes.structural]] = False
+    return RowScan(_split(cut, keep, ends[~blank & (n_commas == 0)]), lines[~blank].tolist(), [])
+
+
+def _split(cut: np.ndarray, keep: np.ndarray, single: np.ndarray) -> tuple[list[str], list[str]]:
+    """The two fields of every row: the ``keep`` bytes of ``cut`` split at the separators.
+
+    ``single`` holds the line ends of the rows of one field, doubled so that their second field is empty.
+    """
     if single.size:
         counts = keep.astype(np.intp)
         counts[single] = 2
@@ -101,7 +108,7 @@ def scan_rows(body: bytes, first_line: int) -> RowScan:
         kept = cut[keep]
     parts = kept.tobytes().decode("utf-8").split(_SEP)
     parts.pop()  # after the last separator
-    return RowScan((parts[0::2], parts[1::2]), lines[~blank].tolist(), [])
+    return parts[0::2], parts[1::2]
 
 
 def _count_before(mask: np.ndarray, positions) -> np.ndarray:

@@ -92,6 +92,10 @@ BAD_FILES = [
      "save the file as UTF-8"),
     (b"id,ship\n\xff\xfe,1\n", "line 2, byte 1: byte 0xff is not valid UTF-8"),
     (rows({2: '"0.5'}), "line 4: a quoted field is never closed"),
+    (rows({0: "0,5", 2: '"0.5'}), "line 2 (3 fields): more fields than the header"),
+    (rows({2: '0.5"'}), "line 4: a '\"' in the middle of a field; expected quotes only around a whole field"),
+    (rows({2: '"0.5" x'}), "line 4: a '\"' in the middle of a field"),
+    (rows({2: '"0.5""'}), "line 4: a quoted field is never closed"),
 ]
 
 
@@ -181,6 +185,18 @@ def test_line_numbers_count_blank_lines_and_quoted_line_ends():
     assert parsed.ids == [IDS[0], IDS[1], "a\nb", IDS[2], ""]
     assert parsed.values == ["0.1", "0.2", "0.3", "0.4", ""]
     assert parsed.lines == [2, 5, 6, 8, 9]
+
+
+def test_quoted_fields_with_spaces_around_and_doubled_quotes():
+    parsed = parse_submission(b'id,ship\n "a""b" , "0.5" \n"c,d","0\r\n.1"\n', "sub.csv")
+    assert parsed.ids == ['a"b', "c,d"]
+    assert parsed.values == [" 0.5 ", "0\n.1"]  # spaces outside the quotes are kept, as for any value
+    assert parsed.lines == [2, 3]
+
+
+def test_rows_of_one_field_have_a_blank_second_field():
+    parsed = parse_submission(b"ship,id\n0.5\n\n0.25,x\n", "sub.csv")
+    assert (parsed.ids, parsed.values, parsed.lines) == (["", "x"], ["0.5", "0.25"], [2, 4])
 
 
 def test_values_keep_their_raw_text():
@@ -300,8 +316,10 @@ HOSTILE = [  # (what, file bytes or a maker of a path, expected message fragment
     ("a 5 MB number", b"id,ship\n" + IDS[0].encode() + b",0." + b"0" * (LIMIT - 30) + b"1\n",
      "1 row but the test set has 8 ids (7 missing"),
     ("NUL in a value", rows({2: "0.5\x00"}).encode(), "line 4, byte 11: binary content (a NUL byte at offset 40)"),
-    ("ESC in a value", rows({2: "\x1b[2J\x1b[31m0.5"}).encode(), r"line 4: 'ship' must be a number, got '\x1b[2J\x1b[31m0.5'"),
-    ("ESC and BEL in an id", rows(ids=IDS[:7] + ["\x1b]0;owned\x07"]).encode(), r"line 9: id '\x1b]0;owned\x07' is not"),
+    ("ESC in a value", rows({2: "\x1b[2J\x1b[31m0.5"}).encode(),
+     r"line 4: 'ship' must be a number, got '\x1b[2J\x1b[31m0.5'"),
+    ("ESC and BEL in an id", rows(ids=IDS[:7] + ["\x1b]0;owned\x07"]).encode(),
+     r"line 9: id '\x1b]0;owned\x07' is not"),
     ("C1 and DEL in the header", "id,ship,\x9b31m\x7f\n".encode(), r"unexpected column '\x9b31m\x7f'"),
     ("a long line of control characters", rows({2: "\x1b" * 100_000}).encode(), r"got '\x1b\x1b\x1b"),
     ("a FIFO", _fifo, "is a named pipe (FIFO), not a file; expected a CSV file such as submission.csv"),
@@ -309,7 +327,7 @@ HOSTILE = [  # (what, file bytes or a maker of a path, expected message fragment
     ("/dev/zero through a symlink", _zero_link, "zero.csv' is a character device, not a file"),
     ("a directory", lambda tmp_path: tmp_path, "is a directory, not a file; expected a CSV file"),
     ("ESC in the file name", _named("a\x1b[31mred.csv", rows({2: "2"})), r"a\x1b[31mred.csv: line 4: 'ship'"),
-    ("a NUL byte in the path", lambda tmp_path: tmp_path / "a\x00b.csv", r"the path '"),
+    ("a NUL byte in the path", lambda tmp_path: tmp_path / "a\x00b.csv", r"a\x00b.csv' holds a NUL byte"),
 ]
 
 
