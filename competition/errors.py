@@ -70,6 +70,11 @@ class ModelError(ShipsError):
 class SubmissionError(ShipsError):
     """A submission file is invalid; carries every problem found in one pass.
 
+    The text is bounded whatever the input: control characters in the source
+    and the problems are escaped (``\\x1b``), the source is cut to
+    :attr:`MAX_SOURCE_CHARS`, each problem to :attr:`MAX_PROBLEM_CHARS`, and the
+    whole message to :attr:`MAX_CHARS` (the problems that do not fit are counted).
+
     Parameters
     ----------
     source : str
@@ -79,8 +84,37 @@ class SubmissionError(ShipsError):
         examples and the fix.
     """
 
+    MAX_SOURCE_CHARS = 120
+    MAX_PROBLEM_CHARS = 1000
+    MAX_CHARS = 4096
+
     def __init__(self, source: str, problems: list[str]):
-        self.source = source
-        self.problems = list(problems)
-        lines = [f"{source}: {p}" for p in self.problems]
-        super().__init__("\n".join(lines))
+        self.source = _printable(str(source), self.MAX_SOURCE_CHARS)
+        self.problems = _fit(self.source, list(problems), self.MAX_PROBLEM_CHARS, self.MAX_CHARS)
+        super().__init__("\n".join(f"{self.source}: {p}" for p in self.problems))
+
+
+def _printable(text: str, limit: int) -> str:
+    """``text`` with non-printable characters escaped as in ``repr``, cut to ``limit`` characters."""
+    if len(text) <= limit and text.isprintable():
+        return text
+    pieces, size = [], 0
+    for char in text[:limit]:
+        piece = char if char.isprintable() else char.encode("unicode_escape").decode("ascii")
+        if size + len(piece) > limit - 3:
+            return "".join(pieces) + "..."
+        pieces.append(piece)
+        size += len(piece)
+    return "".join(pieces) + ("..." if len(text) > limit else "")
+
+
+def _fit(source: str, problems: list[str], max_problem: int, max_chars: int) -> list[str]:
+    """The problems, escaped, that fit in ``max_chars`` with their prefix, then a count of the others."""
+    kept, size, room = [], 0, max_chars - len(source) - 90  # 90: the line that counts the others
+    for k, problem in enumerate(problems):
+        shown = _printable(str(problem), max_problem)
+        size += len(source) + len(shown) + 3
+        if size > (max_chars if k == len(problems) - 1 else room):
+            return kept + [f"{len(problems) - k} more problems not shown; fix the ones above and validate again"]
+        kept.append(shown)
+    return kept

@@ -1,30 +1,34 @@
 """Reading a submission file: bytes to parsed rows with their line numbers.
 
 This module only reads.  It checks what can be checked without the test set
-(encoding, binary content, the header, the shape of each row) and hands the
-rows to :func:`competition.scoring.validate_submission`, which checks them
-against the test ids.  A file is UTF-8 (a BOM and CRLF line ends are
-accepted) with the header ``id,ship``; blank lines are ignored.
+(what the path is, its size, the encoding, binary content, the header, the
+shape of each row) and hands the rows to
+:func:`competition.validation.validate_submission`, which checks them against
+the test ids.  A file is UTF-8 (a BOM and CRLF line ends are accepted) with
+the header ``id,ship``; blank lines are ignored.
+
+The cost is bounded: only regular files are opened, at most ``max_bytes + 1``
+bytes are read, and the rows are split by :mod:`competition.csvscan` with
+numpy, without a Python loop per row.
 """
 
 from __future__ import annotations
 
 import csv
-import io
-import re
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
+from competition.csvscan import scan_rows
 from competition.errors import ParameterError, SubmissionError
 
 __all__ = ["COLUMNS", "ParsedSubmission", "parse_submission", "read_submission_file"]
 
 COLUMNS = ("id", "ship")
 _BOM = b"\xef\xbb\xbf"
-_NEWLINE = re.compile(r"\r\n|\r|\n")
 _FIX_CSV = "save the predictions as a UTF-8 CSV file with the header 'id,ship'"
 _SIGNATURES = (  # (leading bytes, what the file is)
     (b"\x89PNG\r\n\x1a\n", "a PNG image"),
@@ -35,6 +39,14 @@ _SIGNATURES = (  # (leading bytes, what the file is)
     (b"\xff\xfe", "UTF-16 text"),
     (b"\xfe\xff", "UTF-16 text"),
 )
+_NOT_FILES = (  # (stat test, what the path is)
+    (stat.S_ISDIR, "a directory"),
+    (stat.S_ISFIFO, "a named pipe (FIFO)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_BINARY", 0)
 
 
 @dataclass(frozen=True)
@@ -69,14 +81,15 @@ class ParsedSubmission:
 
 
 def read_submission_file(path: str | Path, *, max_bytes: int) -> ParsedSubmission:
-    """Read and parse a submission file, refusing oversized files before reading them.
+    """Read and parse a submission file, refusing what is not a small regular file before reading it.
 
     Parameters
     ----------
     path : str or Path
         The CSV file.
     max_bytes : int
-        Largest accepted file size in bytes, checked with ``stat`` before reading.
+        Largest accepted file size in bytes, checked with ``stat`` before
+        reading; at most ``max_bytes + 1`` bytes are ever read.
 
     Returns
     -------
@@ -85,33 +98,27 @@ def read_submission_file(path: str | Path, *, max_bytes: int) -> ParsedSubmissio
     Raises
     ------
     SubmissionError
-        If the path does not exist, is not a regular file, is larger than
-        ``max_bytes``, cannot be read, or is not a well-formed submission
-        (see :func:`parse_submission`).  The source is the file name.
+        If the path does not exist, is not a regular file (a directory, a
+        FIFO, a device), is larger than ``max_bytes``, cannot be read, or is
+        not a well-formed submission (see :func:`parse_submission`).  The
+        source is the file name.
     ParameterError
         If ``max_bytes`` is not a positive int.
     """
     if isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1:
         raise ParameterError(f"max_bytes={max_bytes!r} is invalid; expected an int >= 1")
     path = Path(path)
-    source = path.name or str(path)
-    try:
-        info = path.stat()
-    except FileNotFoundError:
-        raise SubmissionError(source, [f"no such file: {str(path)!r}; check the path and the file name"]) from None
-    except OSError as exc:
-        raise SubmissionError(source, [f"cannot read {str(path)!r}: {exc.strerror}"]) from None
-    if path.is_dir():
-        raise SubmissionError(
-            source, [f"{str(path)!r} is a directory, not a file; expected a CSV file such as submission.csv"]
-        )
+    source, shown = path.name or str(path), repr(str(path)[:200])
+    info = _stat(path, source, shown)
+    kind = next((what for test, what in _NOT_FILES if test(info.st_mode)), None)
+    if kind or not stat.S_ISREG(info.st_mode):
+        fix = "give the path of the CSV file itself" if kind == "a directory" else \
+            "write the predictions to a regular file first and give its path"
+        raise SubmissionError(source, [f"{shown} is {kind or 'not a regular file'}, not a file; "
+                                       f"expected a CSV file such as submission.csv; {fix}"])
     if info.st_size > max_bytes:
         raise SubmissionError(source, [_too_large(info.st_size, max_bytes)])
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise SubmissionError(source, [f"cannot read {str(path)!r}: {exc.strerror}"]) from None
-    return parse_submission(data, source)
+    return parse_submission(_read_bounded(path, info, max_bytes, source, shown), source)
 
 
 def parse_submission(data: bytes, source: str) -> ParsedSubmission:
@@ -134,41 +141,77 @@ def parse_submission(data: bytes, source: str) -> ParsedSubmission:
     ------
     SubmissionError
         With every structural problem found: empty or binary file, bytes that
-        are not UTF-8, a wrong header, rows with too many fields or an
-        unclosed quote.
+        are not UTF-8, a wrong header, rows with too many fields, a misplaced
+        or unclosed quote.
     """
-    text = _decode(data, source)
-    physical = _NEWLINE.split(text)
-    if not physical[0].strip():
+    start = _check_bytes(data, source)
+    body = data[start:].replace(b"\r\n", b"\n").replace(b"\r", b"\n")
+    end = body.find(b"\n")
+    header = (body if end < 0 else body[:end]).decode("utf-8")
+    if not header.strip():
         raise SubmissionError(source, ["line 1 is blank; expected the header 'id,ship'; "
                                        "remove the blank lines above it"])
-    columns = [c.strip() for c in next(csv.reader([physical[0]]))]
+    columns = _read_header(header)
     problems = _check_columns(columns)
     if problems:
         raise SubmissionError(source, problems)
-    try:
-        rows = pd.read_csv(
-            io.StringIO(text), header=None, dtype=str, keep_default_na=False, na_filter=False,
-            skip_blank_lines=False, index_col=False,
-        ).to_numpy(dtype=object)
-    except pd.errors.ParserError as exc:
-        raise SubmissionError(source, _describe_bad_rows(text, str(exc))) from None
-    body = rows[1:]
-    lines = _row_lines(text, body)
-    keep = ~_blank_lines(body, lines, physical)
-    i_id, i_ship = columns.index("id"), columns.index("ship")
+    scan = scan_rows(b"" if end < 0 else body[end + 1:], first_line=2)
+    if scan.problems:
+        raise SubmissionError(source, scan.problems)
+    i_id = columns.index("id")
     return ParsedSubmission(
-        ids=[str(v).strip() for v in body[keep, i_id]],
-        values=[str(v) for v in body[keep, i_ship]],
-        lines=lines[keep].tolist(),
+        ids=list(map(str.strip, scan.fields[i_id])),
+        values=scan.fields[1 - i_id],
+        lines=scan.lines,
         columns=columns,
         source=source,
         data=data,
     )
 
 
-def _decode(data: bytes, source: str) -> str:
-    """Check for binary content and decode UTF-8 (without a BOM), or raise SubmissionError."""
+def _stat(path: Path, source: str, shown: str) -> os.stat_result:
+    """``os.stat`` of the path (following links), or SubmissionError."""
+    try:
+        return path.stat()
+    except FileNotFoundError:
+        raise SubmissionError(source, [f"no such file: {shown}; check the path and the file name"]) from None
+    except ValueError:  # a NUL byte in the path
+        raise SubmissionError(source, [f"the path {shown} holds a NUL byte; expected a file name; "
+                                       "check the path and the file name"]) from None
+    except OSError as exc:
+        raise SubmissionError(source, [f"cannot read {shown}: {exc.strerror}; check the path and its permissions"]
+                              ) from None
+
+
+def _read_bounded(path: Path, info: os.stat_result, max_bytes: int, source: str, shown: str) -> bytes:
+    """At most ``max_bytes + 1`` bytes of the regular file ``info`` describes, or SubmissionError."""
+    chunks, left = [], max_bytes + 1
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+        try:
+            now = os.fstat(fd)
+            if not stat.S_ISREG(now.st_mode) or (now.st_dev, now.st_ino) != (info.st_dev, info.st_ino):
+                raise SubmissionError(source, [f"{shown} was replaced while it was being read; expected a file "
+                                               "that stays the same; submit it again"])
+            while left > 0:
+                chunk = os.read(fd, min(left, 1 << 20))
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                left -= len(chunk)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        raise SubmissionError(source, [f"cannot read {shown}: {exc.strerror}; check the path and its permissions"]
+                              ) from None
+    data = b"".join(chunks)
+    if len(data) > max_bytes:  # the file grew after its size was checked
+        raise SubmissionError(source, [_too_large(max(len(data), now.st_size), max_bytes)])
+    return data
+
+
+def _check_bytes(data: bytes, source: str) -> int:
+    """Refuse empty, binary and non-UTF-8 data; return where the text starts (after a BOM)."""
     if not data.strip():
         what = "0 bytes" if not data else "only spaces and line ends"
         raise SubmissionError(source, [f"the file is empty ({what}); expected the header 'id,ship' "
@@ -196,77 +239,63 @@ def _decode(data: bytes, source: str) -> str:
     if not text.strip():
         raise SubmissionError(source, ["the file is empty (only a BOM or spaces); expected the header 'id,ship' "
                                        "and one row per test id"])
-    return text
+    return start
 
 
 def _position(data: bytes, offset: int) -> tuple[int, int]:
-    """1-based line and byte-in-line of a byte offset."""
-    return data.count(b"\n", 0, offset) + 1, offset - (data.rfind(b"\n", 0, offset) + 1) + 1
+    """1-based line (ends: LF, CRLF or CR) and byte-in-line of a byte offset."""
+    head = data[:offset]
+    line = head.count(b"\n") + head.count(b"\r") - head.count(b"\r\n") + 1
+    return line, offset - max(head.rfind(b"\n"), head.rfind(b"\r"))
+
+
+def _read_header(line: str) -> list[str]:
+    """The column names of the header line, surrounding spaces removed."""
+    names = line.split(",")
+    if '"' in line:
+        try:
+            names = next(csv.reader([line], strict=True))
+        except csv.Error:
+            pass  # an unclosed quote: the names split at commas show it
+    return list(map(str.strip, names))
 
 
 def _check_columns(columns: list[str]) -> list[str]:
-    """Problems with the header: missing, unexpected and repeated column names."""
-    head = f"expected columns {list(COLUMNS)}, got {columns}"
+    """Problems with the header: missing, unexpected and repeated column names (at most five of each)."""
+    head = f"expected columns {list(COLUMNS)}, got {_show_columns(columns)}"
     sep = next((s for s in ";\t|" if len(columns) == 1 and s in columns[0]), None)
     if sep:
         return [f"the header is not separated by commas; {head}; separate the columns with ',' not {sep!r}"]
-    missing = [c for c in COLUMNS if c not in columns]
-    unexpected = [c for c in dict.fromkeys(columns) if c not in COLUMNS]
-    rename = len(missing) == 1 and len(unexpected) == 1
-    fix = f"rename {unexpected[0]!r} to {missing[0]!r}" if rename else "the header must be 'id,ship'"
+    distinct = dict.fromkeys(columns)
+    missing = [c for c in COLUMNS if c not in distinct]
+    n_unexpected = len(distinct) - len(COLUMNS) + len(missing)
+    unexpected = [c for _, c in zip(range(5), (c for c in distinct if c not in COLUMNS))]
+    rename = len(missing) == 1 and n_unexpected == 1
+    fix = f"rename {_short(unexpected[0])!r} to {missing[0]!r}" if rename else "the header must be 'id,ship'"
     problems = [f"missing column {c!r}; {head}; {fix}" for c in missing]
-    for c in [] if rename else unexpected:
+    if n_unexpected > 5:
+        shown = ", ".join(repr(_short(c)) for c in unexpected)
+        problems.append(f"{n_unexpected} unexpected columns: {shown} and {n_unexpected - 5} more; {head}; "
+                        "keep only the columns id,ship")
+    for c in [] if rename or n_unexpected > 5 else unexpected:
         how = "write the file with index=False" if c in ("", "Unnamed: 0") else "remove it"
         how = "remove the comma at the end of the header" if c == "" and columns[-1] == "" else how
-        problems.append(f"unexpected column {c!r}; {head}; {how}")
+        problems.append(f"unexpected column {_short(c)!r}; {head}; {how}")
     problems += [f"column {c!r} appears {columns.count(c)} times; {head}; keep one"
-                 for c in dict.fromkeys(columns) if c in COLUMNS and columns.count(c) > 1]
+                 for c in COLUMNS if columns.count(c) > 1]
     return problems
 
 
-def _row_lines(text: str, body: np.ndarray) -> np.ndarray:
-    """1-based starting line of each data row (quoted fields may span lines)."""
-    n = len(body)
-    extra = np.zeros(n, dtype=np.int64)
-    if '"' in text and n:
-        for j in range(body.shape[1]):
-            extra += np.array([len(_NEWLINE.findall(str(v))) for v in body[:, j]], dtype=np.int64)
-    before = np.concatenate([[0], np.cumsum(extra)[:-1]]) if n else extra
-    return 2 + np.arange(n, dtype=np.int64) + before
+def _show_columns(columns: list[str]) -> str:
+    """The header's names as a list, at most six of them, each cut short."""
+    if len(columns) <= 6:
+        return str([_short(c) for c in columns])
+    return f"{len(columns)} columns [" + ", ".join(repr(_short(c)) for c in columns[:5]) + ", ...]"
 
 
-def _blank_lines(body: np.ndarray, lines: np.ndarray, physical: list[str]) -> np.ndarray:
-    """Mask of rows that come from blank lines (ignored, unlike a row of empty fields)."""
-    empty = np.array([all(not str(v).strip() for v in row) for row in body], dtype=bool)
-    for i in np.flatnonzero(empty):
-        empty[i] = not physical[lines[i] - 1].strip()
-    return empty
-
-
-def _describe_bad_rows(text: str, parser_message: str) -> list[str]:
-    """Problems for rows pandas refused: more fields than the header, or an unclosed quote."""
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    width, bad, start = len(next(reader)), [], 2
-    try:
-        for row in reader:
-            if len(row) > width:
-                bad.append(f"line {start} ({len(row)} fields)")
-            start = reader.line_num + 1
-    except csv.Error:
-        return _examples_problem(bad, width) + [
-            f"line {start}: a quoted field is never closed; expected a closing '\"'; check the quotes on that line"
-        ]
-    return _examples_problem(bad, width) or [f"the CSV cannot be parsed ({parser_message}); {_FIX_CSV}"]
-
-
-def _examples_problem(bad: list[str], width: int) -> list[str]:
-    """One message for every row with more fields than the header."""
-    if not bad:
-        return []
-    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
-    where = bad[0] if len(bad) == 1 else f"{len(bad)} rows: " + ", ".join(bad[:5]) + more
-    return [f"{where}: more fields than the header; expected {width} fields per row (id,ship); "
-            "remove the extra commas"]
+def _short(text: str, limit: int = 40) -> str:
+    """Text cut to ``limit`` characters for a message."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _too_large(size: int, max_bytes: int) -> str:

@@ -331,7 +331,8 @@ def test_validate_reports_every_kind_at_once():
         "line 6: 'id' is blank; expected a test id; fill it in or remove the row",
         "line 5: 'ship' must be a number, got 'yes'; expected a probability in [0, 1] written as a decimal number "
         "such as 0.25",
-        "line 2: 'ship' must be a probability in [0, 1], got 1.7; clip the predictions to [0, 1]",
+        "line 2: 'ship' must be a probability in [0, 1], got 1.7; the values look like percentages "
+        "(the largest is 1.7); divide by 100 to get probabilities",
     ]
     assert str(err.value).startswith("sub.csv: 5 rows")
 
