@@ -10,20 +10,31 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
-import re
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from competition.chip_files import (
+    CHIP_NAME_RE,
+    check_chip_sizes,
+    decode_png,
+    parse_chip_name,
+    read_checksums,
+    staged_folder,
+    verify_checksums,
+)
+from competition.chip_json import load_json_doc, parse_chip_doc
 from competition.errors import DataError, ParameterError
+from competition.limits import DEFAULT_LIMITS, ReadLimits, read_file, read_member
 
 __all__ = [
     "CHIP_SHAPE",
     "Chips",
     "bundled_data_dir",
+    "ReadLimits",
+    "DEFAULT_LIMITS",
     "load_bundled",
     "load_chips",
     "read_folder",
@@ -40,8 +51,7 @@ __all__ = [
 ]
 
 CHIP_SHAPE = (80, 80, 3)
-_NAME_RE = re.compile(r"^(?P<label>[01])__(?P<scene>[0-9A-Za-z_]+?)__(?P<lon>-?\d+(?:\.\d+)?)_(?P<lat>-?\d+(?:\.\d+)?)\.png$")
-_JSON_KEYS = ("data", "labels", "locations", "scene_ids")
+_ZIP_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08")
 
 
 @dataclass(frozen=True)
@@ -98,23 +108,6 @@ def bundled_data_dir() -> Path:
     return Path(__file__).parent / "data" / "shipsnet"
 
 
-def parse_chip_name(name: str) -> tuple[int, str, float, float]:
-    """Split ``{label}__{scene id}__{lon}_{lat}.png`` into its parts.
-
-    Raises
-    ------
-    DataError
-        If the name does not follow that pattern.
-    """
-    m = _NAME_RE.match(name)
-    if m is None:
-        raise DataError(
-            f"{name}: not a ShipsNet chip name; expected '{{label}}__{{scene id}}__{{lon}}_{{lat}}.png', "
-            "e.g. '1__20180708_180909_0f47__-118.2254_33.7388.png'"
-        )
-    return int(m["label"]), m["scene"], float(m["lon"]), float(m["lat"])
-
-
 def make_groups(scene_id: np.ndarray, group_by: str = "date") -> np.ndarray:
     """Group label of each chip: the acquisition day (``date``) or the ``scene`` id."""
     if group_by == "date":
@@ -124,53 +117,7 @@ def make_groups(scene_id: np.ndarray, group_by: str = "date") -> np.ndarray:
     raise DataError(f"group_by={group_by!r} is invalid; expected 'date' or 'scene'")
 
 
-def decode_png(data: bytes, where: str) -> np.ndarray:
-    """Decode one chip's image bytes (any format Pillow reads) to an 80x80x3 uint8 array."""
-    from PIL import Image, UnidentifiedImageError
-
-    try:
-        with Image.open(io.BytesIO(data)) as im:
-            arr = np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError, ValueError) as exc:
-        raise DataError(f"{where}: not a readable image ({exc}); replace the file with the original chip") from exc
-    if arr.shape != CHIP_SHAPE:
-        raise DataError(f"{where}: image is {arr.shape[1]}x{arr.shape[0]} pixels; expected an 80x80 RGB chip")
-    return arr
-
-
-def read_checksums(path: Path) -> dict[str, str]:
-    """Read a ``sha256sum`` file into ``{file name: hex digest}``."""
-    out = {}
-    for lineno, line in enumerate(Path(path).read_text().splitlines(), 1):
-        if not line.strip():
-            continue
-        parts = line.split(maxsplit=1)
-        if len(parts) != 2 or len(parts[0]) != 64:
-            raise DataError(f"{path}: line {lineno}: expected '<sha256>  <file name>', got {line[:80]!r}")
-        out[parts[1].lstrip("*").strip()] = parts[0].lower()
-    return out
-
-
-def verify_checksums(folder: Path, checksums: dict[str, str], blobs: dict[str, bytes]) -> None:
-    """Check every chip named in ``checksums`` is present in ``blobs`` with that digest.
-
-    Raises
-    ------
-    DataError
-        Naming each missing or corrupted file (at most five, with the count).
-    """
-    missing = sorted(set(checksums) - set(blobs))
-    bad = sorted(n for n, b in blobs.items() if n in checksums and hashlib.sha256(b).hexdigest() != checksums[n])
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} chip(s) missing, e.g. {_examples(missing)}")
-    if bad:
-        problems.append(f"{len(bad)} chip(s) corrupted (SHA-256 differs from the checksum file), e.g. {_examples(bad)}")
-    if problems:
-        raise DataError(f"{folder}: " + "; ".join(problems) + "; restore them from a fresh copy of the data")
-
-
-def read_folder(folder: Path, checksums: Path | None = None) -> Chips:
+def read_folder(folder: Path, checksums: Path | None = None, *, limits: ReadLimits = DEFAULT_LIMITS) -> Chips:
     """Read a folder of ShipsNet PNG chips (Kaggle's ``shipsnet/`` layout).
 
     Parameters
@@ -179,21 +126,36 @@ def read_folder(folder: Path, checksums: Path | None = None) -> Chips:
         Folder holding ``{label}__{scene}__{lon}_{lat}.png`` files.
     checksums : path, optional
         A ``sha256sum`` file; when given, every chip is verified against it.
+    limits : ReadLimits
+        Number of chips and bytes read; every size is checked before any file is read.
     """
     folder = Path(folder)
     if not folder.is_dir():
         raise DataError(f"{folder}: no such folder; expected a folder of ShipsNet .png chips")
-    blobs = {p.name: p.read_bytes() for p in folder.iterdir() if p.suffix == ".png"}
-    if not blobs:
+    try:
+        files = sorted((p.name, p.stat().st_size) for p in folder.iterdir() if p.suffix == ".png")
+    except OSError as exc:
+        raise DataError(f"{folder}: cannot be listed ({exc.strerror or exc}); check the path and its permissions") from exc
+    if not files:
         raise DataError(f"{folder}: holds no .png chips; expected files named '{{label}}__{{scene}}__{{lon}}_{{lat}}.png'")
+    check_chip_sizes(files, str(folder), limits)
+    blobs = {name: read_file(folder / name, limits.max_file_bytes, f"{folder}/{name}", "one chip file") for name, _ in files}
     if checksums is not None:
-        verify_checksums(folder, read_checksums(checksums), blobs)
+        verify_checksums(folder, read_checksums(checksums, limits), blobs)
     return _chips_from_blobs(blobs, str(folder))
 
 
 def _chips_from_blobs(blobs: dict[str, bytes], where: str) -> Chips:
     names = sorted(blobs)
-    meta = [parse_chip_name(n) for n in names]
+    meta, bad = [], []
+    for n in names:
+        try:
+            meta.append(parse_chip_name(n))
+        except DataError as exc:
+            bad.append(str(exc))
+    if bad:
+        more = f"\n... and {len(bad) - 5} more" if len(bad) > 5 else ""
+        raise DataError("\n".join(f"{where}/{line}" for line in bad[:5]) + more)
     X = np.stack([decode_png(blobs[n], f"{where}/{n}") for n in names])
     return Chips(
         X=X,
@@ -205,73 +167,89 @@ def _chips_from_blobs(blobs: dict[str, bytes], where: str) -> Chips:
     )
 
 
-def _chips_from_json(doc: object, where: str) -> Chips:
-    if not isinstance(doc, dict) or any(k not in doc for k in _JSON_KEYS):
-        found = sorted(doc) if isinstance(doc, dict) else type(doc).__name__
-        raise DataError(f"{where}: expected a JSON object with keys {list(_JSON_KEYS)}, got {found}")
-    n = len(doc["labels"])
-    lengths = {k: len(doc[k]) for k in _JSON_KEYS}
-    if set(lengths.values()) != {n}:
-        raise DataError(f"{where}: keys have different lengths {lengths}; expected one entry per chip in each")
-    try:
-        flat = np.asarray(doc["data"], dtype=np.int64)
-        locations = np.asarray(doc["locations"], dtype=float)
-        y = np.asarray(doc["labels"], dtype=np.int64)
-    except (TypeError, ValueError) as exc:
-        raise DataError(f"{where}: 'data', 'labels' and 'locations' must be numeric arrays ({exc})") from exc
-    if flat.shape != (n, 19200):
-        raise DataError(f"{where}: 'data' has shape {flat.shape}; expected ({n}, 19200): 6400 red, 6400 green, 6400 blue")
-    if flat.min(initial=0) < 0 or flat.max(initial=0) > 255 or not np.isin(y, [0, 1]).all():
-        raise DataError(f"{where}: pixels must be in 0..255 and labels 0 or 1")
-    if locations.shape != (n, 2):
-        raise DataError(f"{where}: 'locations' has shape {locations.shape}; expected ({n}, 2) as [lon, lat]")
-    X = flat.astype(np.uint8).reshape(n, 3, 80, 80).transpose(0, 2, 3, 1)
-    scenes = np.array([str(s) for s in doc["scene_ids"]], dtype=object)
-    names = np.array(
-        [f"{y[i]}__{scenes[i]}__{float(locations[i, 0])!r}_{float(locations[i, 1])!r}.png" for i in range(n)], dtype=object
-    )
+def _chips_from_json(doc: object, where: str, limits: ReadLimits) -> Chips:
+    X, y, scenes, lon, lat = parse_chip_doc(doc, where, limits.max_chips)
+    names = np.array([f"{y[i]}__{scenes[i]}__{float(lon[i])!r}_{float(lat[i])!r}.png" for i in range(len(y))],
+                     dtype=object)
+    first: dict[str, int] = {}
+    copies = [f"rows {first[n]} and {i} ({n!r})" for i, n in enumerate(names) if first.setdefault(n, i) != i]
+    if copies:
+        raise DataError(f"{where}: {len(copies)} row(s) repeat the label, scene id and location of an earlier row: "
+                        f"{'; '.join(copies[:5])}; expected one row per chip (remove the copies)")
     order = np.argsort(names, kind="stable")
-    return Chips(np.ascontiguousarray(X[order]), y[order], scenes[order], locations[order, 0], locations[order, 1], names[order])
+    return Chips(np.ascontiguousarray(X[order]), y[order], scenes[order], lon[order], lat[order], names[order])
 
 
-def read_json(path: Path) -> Chips:
-    """Read Kaggle's ``shipsnet.json`` (keys data, labels, locations, scene_ids)."""
+def _decode_text(raw: bytes, where: str) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{where}: not UTF-8 text ({exc}); expected Kaggle's shipsnet.json") from exc
+
+
+def read_json(path: Path, *, limits: ReadLimits = DEFAULT_LIMITS) -> Chips:
+    """Read Kaggle's ``shipsnet.json`` (keys data, labels, locations, scene_ids).
+
+    The file's size is checked against ``limits.max_bytes`` before it is read, its structure
+    before it is parsed, and every row after (see :mod:`competition.chip_json`).
+    """
+    path = Path(path)
+    doc = load_json_doc(_decode_text(read_file(path, limits.max_bytes, str(path), "shipsnet.json"), str(path)), str(path))
+    return _chips_from_json(doc, str(path), limits)
+
+
+def read_zip(path: Path, *, limits: ReadLimits = DEFAULT_LIMITS) -> Chips:
+    """Read a zip holding either ``shipsnet.json`` or a folder of PNG chips.
+
+    Members are decompressed one at a time, each only after its declared size passed
+    ``limits``, and never past the limit whatever the zip header says.
+    """
     path = Path(path)
     try:
-        doc = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise DataError(f"{path}: not a readable JSON file ({exc}); expected Kaggle's shipsnet.json") from exc
-    return _chips_from_json(doc, str(path))
-
-
-def read_zip(path: Path) -> Chips:
-    """Read a zip holding either ``shipsnet.json`` or a folder of PNG chips."""
-    path = Path(path)
-    try:
-        with zipfile.ZipFile(path) as zf:
-            members = [m for m in zf.infolist() if not m.is_dir()]
-            jsons = [m for m in members if m.filename.endswith(".json")]
-            pngs = {Path(m.filename).name: m for m in members if _NAME_RE.match(Path(m.filename).name)}
-            if pngs:
-                return _chips_from_blobs({n: zf.read(m) for n, m in pngs.items()}, f"{path}")
-            if jsons:
-                return _chips_from_json(json.loads(zf.read(jsons[0])), f"{path}:{jsons[0].filename}")
-    except (zipfile.BadZipFile, OSError) as exc:
-        raise DataError(f"{path}: not a readable zip file ({exc})") from exc
+        zf = zipfile.ZipFile(path)
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError) as exc:
+        raise DataError(f"{path}: not a readable zip file ({exc}); it may be truncated or damaged: "
+                        "download it again") from exc
+    with zf:
+        members = [m for m in zf.infolist() if not m.is_dir()]
+        pngs = {Path(m.filename).name: m for m in members if CHIP_NAME_RE.match(Path(m.filename).name)}
+        if pngs:
+            check_chip_sizes([(m.filename, m.file_size) for m in pngs.values()], str(path), limits)
+            blobs = {n: read_member(zf, m, limits.max_file_bytes, f"{path}:{m.filename}", "one chip file")
+                     for n, m in pngs.items()}
+            return _chips_from_blobs(blobs, f"{path}")
+        jsons = [m for m in members if m.filename.endswith(".json")]
+        if jsons:
+            where = f"{path}:{jsons[0].filename}"
+            text = _decode_text(read_member(zf, jsons[0], limits.max_bytes, where, "shipsnet.json"), where)
+            doc = load_json_doc(text, where)
+            del text  # the document is parsed: free its text before converting the rows
+            return _chips_from_json(doc, where, limits)
     raise DataError(f"{path}: the zip holds neither shipsnet.json nor ShipsNet .png chips")
 
 
-def load_chips(path: Path) -> Chips:
-    """Read chips from any supported layout: a PNG folder, ``shipsnet.json`` or a zip."""
+def load_chips(path: Path, *, limits: ReadLimits = DEFAULT_LIMITS) -> Chips:
+    """Read chips from any supported layout: a PNG folder, ``shipsnet.json`` or a zip (told by content).
+
+    Raises
+    ------
+    DataError
+        If the path is missing or not a regular file or folder, or the data is unreadable,
+        inconsistent or larger than ``limits``.
+    """
     path = Path(path)
     if path.is_dir():
         sums = path.parent / f"{path.name}.sha256"
-        return read_folder(path, sums if sums.is_file() else None)
+        return read_folder(path, sums if sums.is_file() else None, limits=limits)
     if not path.exists():
         raise DataError(f"{path}: no such file or folder; expected a folder of chips, shipsnet.json or a zip")
-    if zipfile.is_zipfile(path):
-        return read_zip(path)
-    return read_json(path)
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file; expected a folder of chips, shipsnet.json or a zip")
+    with path.open("rb") as fh:
+        is_zip = fh.read(4) in _ZIP_MAGIC
+    if is_zip or path.suffix.lower() == ".zip":
+        return read_zip(path, limits=limits)
+    return read_json(path, limits=limits)
 
 
 def load_bundled() -> Chips:
@@ -313,20 +291,31 @@ def summarize_chips(chips: Chips, group_by: str = "date") -> dict:
 
 
 def write_folder(chips: Chips, folder: Path) -> None:
-    """Write chips as Kaggle's PNG folder plus a ``sha256sum`` file beside it."""
+    """Write chips as Kaggle's PNG folder plus a ``sha256sum`` file beside it, all or nothing.
+
+    Everything is written into a temporary folder beside ``folder`` and moved into place once
+    complete (see :func:`competition.chip_files.staged_folder`): a failure leaves no ``folder``.
+
+    Raises
+    ------
+    DataError
+        If ``folder`` exists, or a chip name is not a ShipsNet chip name or is repeated
+        (checked before anything is written).
+    """
     from PIL import Image
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=False)
-    lines = []
-    for i, name in enumerate(chips.name):
-        buf = io.BytesIO()
-        Image.fromarray(chips.X[i]).save(buf, format="PNG")
-        (folder / name).write_bytes(buf.getvalue())
-        lines.append(f"{hashlib.sha256(buf.getvalue()).hexdigest()}  {name}")
-    (folder.parent / f"{folder.name}.sha256").write_text("\n".join(lines) + "\n")
-
-
-def _examples(items: list[str], k: int = 5) -> str:
-    shown = ", ".join(repr(s) for s in items[:k])
-    return shown + (f" and {len(items) - k} more" if len(items) > k else "")
+    check_chips(chips.X, "chips.X")
+    names = [str(n) for n in chips.name]
+    for name in names:
+        parse_chip_name(name)
+    if len(set(names)) != len(names):
+        raise DataError(f"{folder}: chip names repeat ({len(names) - len(set(names))} copies); expected one file per chip")
+    with staged_folder(Path(folder)) as (staging, sums):
+        staging.mkdir()
+        lines = []
+        for i, name in enumerate(names):
+            buf = io.BytesIO()
+            Image.fromarray(chips.X[i]).save(buf, format="PNG")
+            (staging / name).write_bytes(buf.getvalue())
+            lines.append(f"{hashlib.sha256(buf.getvalue()).hexdigest()}  {name}")
+        sums.write_text("\n".join(lines) + "\n")

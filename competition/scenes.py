@@ -17,6 +17,7 @@ import numpy as np
 
 from competition.detect import CHIP_SIZE, Detections, box_iou, check_scene, check_scene_size, detect_scene
 from competition.errors import DataError, ParameterError, WorkspaceError
+from competition.limits import MAX_SCENE_PIXELS, check_scene_pixels, open_image
 
 __all__ = [
     "read_scene",
@@ -35,7 +36,7 @@ __all__ = [
 _NPY_MAGIC = b"\x93NUMPY"
 
 
-def read_scene(path: Path) -> np.ndarray:
+def read_scene(path: Path, *, max_pixels: int = MAX_SCENE_PIXELS) -> np.ndarray:
     """Read a scene as an (H, W, 3) uint8 array, whatever its file name says.
 
     The format is sniffed from the bytes (Pillow), so JPEG data under a ``.png`` name
@@ -43,25 +44,32 @@ def read_scene(path: Path) -> np.ndarray:
     become RGB.  A ``.npy`` file (any name) holding an (H, W, 3) uint8 array is
     memory-mapped, for scenes too large to decode into memory.
 
+    Parameters
+    ----------
+    path : path
+    max_pixels : int
+        Largest image decoded, width times height (default 100 million: decoding takes about
+        8 bytes per pixel).  Checked from the header before anything is decoded; ``.npy``
+        scenes, which are memory-mapped, are not limited.
+
     Raises
     ------
     DataError
-        If the file is missing, is not an image, or is smaller than one 80x80 chip.
+        If the file is missing, is not an image, is smaller than one 80x80 chip, or holds
+        more than ``max_pixels`` pixels.
     """
-    return _open_scene(Path(path), decode=True)
+    return _open_scene(Path(path), decode=True, max_pixels=max_pixels)
 
 
-def check_scene_file(path: Path) -> tuple[int, int]:
+def check_scene_file(path: Path, *, max_pixels: int = MAX_SCENE_PIXELS) -> tuple[int, int]:
     """``(width, height)`` of a scene file, from its header only (cheap): the checks of :func:`read_scene`
     but for a damaged body, which only decoding finds."""
-    image = _open_scene(Path(path), decode=False)
+    image = _open_scene(Path(path), decode=False, max_pixels=max_pixels)
     return (image.shape[1], image.shape[0]) if isinstance(image, np.ndarray) else image
 
 
-def _open_scene(path: Path, decode: bool):
+def _open_scene(path: Path, decode: bool, max_pixels: int):
     """The scene as an array (``decode``), or its ``(width, height)`` from the header of an image file."""
-    from PIL import Image, UnidentifiedImageError
-
     if not path.is_file():
         raise DataError(f"{path}: no such file; expected a scene image (PNG, JPEG, TIFF, ...)")
     with path.open("rb") as fh:
@@ -75,15 +83,16 @@ def _open_scene(path: Path, decode: bool):
             return check_scene(image, str(path))
         except ParameterError as exc:
             raise DataError(str(exc)) from exc
-    try:
-        with Image.open(path) as im:
-            check_scene_size(*im.size, where=str(path))
-            return np.asarray(im.convert("RGB")) if decode else im.size
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError) as exc:
-        raise DataError(
-            f"{path}: not a readable image ({exc}); expected a scene in a format Pillow reads "
-            "(PNG, JPEG, TIFF, ...) or an (H, W, 3) uint8 .npy array"
-        ) from exc
+    expected = "a scene in a format Pillow reads (PNG, JPEG, TIFF, ...) or an (H, W, 3) uint8 .npy array"
+    with open_image(path, str(path), expected) as im:
+        check_scene_size(*im.size, where=str(path))
+        check_scene_pixels(*im.size, max_pixels=max_pixels, where=str(path))
+        if not decode:
+            return im.size
+        try:
+            return np.asarray(im.convert("RGB"))
+        except (OSError, ValueError) as exc:
+            raise DataError(f"{path}: not a readable image ({exc}); expected {expected}") from exc
 
 
 @dataclass(frozen=True)

@@ -17,13 +17,17 @@ def import_(
     path: Annotated[Path, typer.Argument(help="A ShipsNet PNG folder, shipsnet.json, or a zip of either.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder to write the chips to (Kaggle's PNG layout).")] = Path("shipsnet-data"),
 ) -> None:
-    """Import chips from what Kaggle distributes into a PNG folder that `ships init --data` reads."""
+    """Import chips from what Kaggle distributes into a PNG folder that `ships init --data` reads.
+
+    Nothing is written unless the whole import succeeds: the folder is written beside OUT and
+    moved into place once complete.
+    """
     from competition.data import load_chips, write_folder
     from competition.errors import DataError
 
-    chips = load_chips(path)
-    if out.exists():
+    if out.exists() or out.is_symlink():
         raise DataError(f"{out}: already exists; choose another --out or remove it")
+    chips = load_chips(path)
     write_folder(chips, out)
     typer.echo(f"Imported {len(chips)} chips ({int(chips.y.sum())} ship) into {out}; data SHA-256 {chips.data_hash()}")
 
