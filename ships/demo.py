@@ -84,6 +84,11 @@ def _run_one(ws, name: str, tracker, jobs: int, con):
     from ships.baselines import FoldBar, baseline_submitter
 
     keras = name in KERAS_BASELINES  # Keras trains with every core itself: its folds run one at a time
+    done = _submitted(ws, name)
+    if done is not None:
+        con.print(f"{name}: already run and submitted in this workspace (submission {done}); reused, not run "
+                  "again. `ships baseline run NAME --submit` runs it anew.")
+        return None
     try:
         with FoldBar(con, f"{name}: CV on the official folds") as bar:
             return run_baseline(ws, name, tracker=tracker, submit=baseline_submitter(ws), n_jobs=1 if keras else jobs,
@@ -93,6 +98,20 @@ def _run_one(ws, name: str, tracker, jobs: int, con):
             raise
         con.print(f"[yellow]Skipped {name}:[/] {exc}", markup=True, highlight=False)
         return None
+
+
+def _submitted(ws, name: str) -> int | None:
+    """The id of the baseline's submission already stored in the workspace, if any."""
+    from baselines.workflow import baseline_team
+    from competition.errors import StoreError
+    from leaderboard.submit import open_store
+
+    with open_store(ws) as store:
+        try:
+            records = store.submissions(baseline_team(name))
+        except StoreError:  # no such team yet
+            return None
+    return records[-1].id if records else None
 
 
 def _board_table(ws, outcomes):
