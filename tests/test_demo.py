@@ -42,7 +42,9 @@ def test_demo_creates_the_workspace_then_reuses_it(tmp_path, monkeypatch):
     monkeypatch.setattr(demo_module, "DEMO_BASELINES", ("dummy",))
     again = runner.invoke(root, ["demo", "-w", str(path)], terminal_width=200)
     assert again.exit_code == 0, again.output
-    assert f"Reusing workspace {path}" in again.output and len(_submissions(path)) == 3
+    assert f"Reusing workspace {path}" in again.output
+    assert "dummy: already run and submitted in this workspace" in " ".join(again.output.split())
+    assert len(_submissions(path)) == 2  # no second record of a baseline
 
 
 def test_demo_refuses_a_folder_that_is_not_a_workspace(tmp_path):
