@@ -61,8 +61,9 @@ def demo(
         outcome = _run_one(ws, name, tracker, jobs, con)
         if outcome is None:
             continue
-        con.print(f"{name}: {outcome.cv.cv} CV ROC AUC {outcome.cv.mean['roc_auc']:.4f} ± {outcome.cv.std['roc_auc']:.4f}, "
-                  f"Public ROC AUC {outcome.public['roc_auc']:.4f}, fit {outcome.fit_time:.1f} s")
+        m = ws.rules.metric
+        con.print(f"{name}: {outcome.cv.cv} CV {m} {outcome.cv.mean[m]:.4f} ± {outcome.cv.std[m]:.4f}, "
+                  f"Public {m} {outcome.public[m]:.4f}, fit {outcome.fit_time:.1f} s")
         outcomes.append(outcome)
     con.rule("results")
     con.print(_board_table(ws, outcomes))
@@ -129,16 +130,18 @@ def _board_table(ws, outcomes):
     finally:
         store.close()
     splits = sorted({o.cv.splitter for o in outcomes})
-    table = Table(title="Public leaderboard (ROC AUC, higher is better) with the grouped CV of each baseline",
+    rules = ws.rules
+    metric = rules.metric
+    table = Table(title=f"Public leaderboard ({metric}, {rules.direction}) with the grouped CV of each baseline",
                   caption=f"baselines take no rank; CV: {', '.join(splits) or 'none'}, train part only")
-    for col, justify in (("rank", "right"), ("team", "left"), ("Public ROC AUC [95% interval]", "right"),
-                         ("CV ROC AUC mean ± std", "right"), ("fit (s)", "right")):
+    for col, justify in (("rank", "right"), ("team", "left"), (f"Public {metric} [95% interval]", "right"),
+                         (f"CV {metric} mean ± std", "right"), ("fit (s)", "right")):
         table.add_column(col, justify=justify)
     for row in rows:
         o = by_team.get(row.team)
         interval = "" if row.score_low is None else f" [{row.score_low:.4f}, {row.score_high:.4f}]"
         score = "n/a" if row.score is None else f"{row.score:.4f}{interval}"
-        cv = "" if o is None else f"{o.cv.mean['roc_auc']:.4f} ± {o.cv.std['roc_auc']:.4f}"
+        cv = "" if o is None else f"{o.cv.mean[metric]:.4f} ± {o.cv.std[metric]:.4f}"
         fit = "" if o is None else f"{o.fit_time:.1f}"
         table.add_row("-" if row.rank is None else str(row.rank), Text(row.team), score, cv, fit)
     return table
