@@ -148,7 +148,7 @@ class Team:
         self.standing_interval: tuple | None = None
         self.leaky = False  # an unmoved Ladder reply carried an interval that is not the standing one's
         self.seen: list[tuple[str, object]] = []  # every JSON answer, for the scan
-        self.uploads = 0
+        self.uploads, self.last_file = 0, b""
 
     def upload(self, y_proba: np.ndarray) -> dict:
         """Upload a submission; return the shown ``roc_auc`` fields and whether they belong to this upload."""
