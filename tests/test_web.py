@@ -330,6 +330,31 @@ def test_api_upload_goes_through_submit_file(fresh):
     assert client.get(out["url"]).status_code == 200
 
 
+def test_ladder_shows_the_standing_interval_not_the_submissions_own(real_workspace_path, tmp_path):
+    """Under the Ladder an upload that does not move the standing value is shown the standing
+    submission's interval everywhere: its own interval would give its score away."""
+    ws = light_workspace(real_workspace_path, tmp_path / "ws", feedback="ladder")
+    sol = ws.load_solution()
+    public = sol.usage == "Public"
+    ship, no_ship = (int(np.flatnonzero(public & (sol.y_true == label))[0]) for label in (1, 0))
+    with Store.open(ws.store_url, ws.rules) as store:
+        token = store.add_team("alpha")
+    client = TestClient(make_app(ws, revision_ttl=0))
+    replies = []
+    for chip in (ship, no_ship):  # one chip above a tied rest: AUC up for a ship, down for a no-ship
+        proba = np.full(len(sol.ids), 0.5)
+        proba[chip] = 1.0
+        r = _api(client, token, csv_bytes(sol.ids, proba))
+        assert r.status_code == 201, r.text
+        replies.append(r.json())
+    first, second = (reply["public"] for reply in replies)
+    assert first["roc_auc_low"] < first["roc_auc_high"]
+    assert second == first
+    assert client.get(f"/submissions/{replies[1]['id']}.json").json()["public"] == first
+    history = client.get("/teams/alpha.json").json()["submissions"]
+    assert [(s["public_score"], s["public_low"], s["public_high"]) for s in history] == [tuple(first.values())] * 2
+
+
 def test_api_errors_carry_the_cli_messages(fresh, tmp_path):
     from ships.cli import app as cli
 
