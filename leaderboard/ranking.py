@@ -16,11 +16,12 @@ Rules
 - Private leaderboard: each team's best Private score among its final submissions
   (the ones it selected, or its two best Public ones); ``move`` is public rank minus
   private rank (positive: moved up).
-- Statistical ties: a ranked team is marked ``tied`` when the 95% group-bootstrap interval
-  of its score overlaps the interval of the team ranked just above it.  Overlap is a
-  conservative rule (it marks more ties than a paired test of the difference would), and
-  it is the one the intervals shown next to the scores let anyone check by eye.  Where an
-  interval is missing, only equal scores count as tied.
+- Statistical ties: a ranked team is marked ``tied`` when a paired group bootstrap of the
+  difference between its score and that of the team ranked just above (the same resampled
+  days for both, :func:`mark_paired_ties`) gives a 95% interval that includes zero.  Two
+  models scored on the same chips are strongly correlated, so comparing their own intervals
+  would mark far too many ties.  Submissions stored without replicates fall back to the
+  overlap of their intervals; where an interval is missing, only equal scores count as tied.
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ __all__ = [
     "rank_private",
     "rank_changes",
     "intervals_overlap",
+    "mark_paired_ties",
 ]
 
 
@@ -204,6 +206,38 @@ def rank_changes(before: Iterable[LeaderboardRow], after: Iterable[LeaderboardRo
     new = {row.team: row.rank for row in after}
     teams = list(new) + [t for t in old if t not in new]
     return [RankChange(t, old.get(t), new.get(t)) for t in teams if old.get(t) != new.get(t)]
+
+
+def mark_paired_ties(rows: list[LeaderboardRow], replicates: Mapping[int, object],
+                     confidence: float = 0.95) -> list[LeaderboardRow]:
+    """Mark ties by a paired group bootstrap of the difference of adjacent ranked teams' scores.
+
+    ``replicates`` maps a submission id to its bootstrap replicates of the primary metric
+    (a 1-d array), all drawn on the same resampled groups, so the difference of two
+    submissions' replicates is the bootstrap distribution of the difference of their scores.
+    A ranked row is tied with the ranked row above it when the ``confidence`` percentile
+    interval of that difference includes zero.  Where either has no replicates, the row keeps
+    the mark it had (intervals that overlap).
+    """
+    import numpy as np
+
+    alpha = 100 * (1 - confidence) / 2
+    out, above = [], None
+    for row in rows:
+        if row.rank is None:
+            out.append(row)
+            continue
+        a = None if above is None else replicates.get(above.submission_id)
+        b = replicates.get(row.submission_id)
+        if a is not None and b is not None and len(a) == len(b):
+            diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
+            diff = diff[np.isfinite(diff)]
+            if len(diff):
+                low, high = np.percentile(diff, [alpha, 100 - alpha])
+                row = LeaderboardRow(**{**asdict(row), "tied": bool(low <= 0 <= high)})
+        out.append(row)
+        above = row
+    return out
 
 
 def _group(records: list[Scored]) -> dict[str, list[Scored]]:
