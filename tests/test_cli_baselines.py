@@ -262,9 +262,17 @@ def test_ui_mlflow_serves_the_workspace_store(workspace, tmp_path):
             time.sleep(0.3)
         run = requests.get(f"{url}/api/2.0/mlflow/runs/get", params={"run_id": run_id}, timeout=10).json()["run"]
         assert {m["key"]: m["value"] for m in run["data"]["metrics"]} == {"public_roc_auc": 0.7}
+        # SIGTERM to `ships ui mlflow` alone stops the server and every worker it started: the port is free.
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+        out = proc.stdout.read().decode()
+        assert f"http://127.0.0.1:{port}/#/experiments/" in out
+        with socket.socket() as again:
+            again.bind(("127.0.0.1", port))
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=30)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=30)
 
 
 def test_ui_mlflow_port_in_use(workspace):

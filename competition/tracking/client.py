@@ -120,6 +120,12 @@ class TrackerBase:
 
         return MlflowClient(tracking_uri=self.uri)
 
+    @property
+    def experiment_id(self) -> str:
+        """The id of the harness's experiment in this store (created on first use)."""
+        with self._wrap("open the tracking store"):
+            return self._experiment()
+
     def _experiment(self) -> str:
         if self._experiment_id is None:
             client = self._client()

@@ -103,8 +103,14 @@ class StoreBase:
                   for f in (func.count, func.max)]
         row = conn.execute(select(*counts, select(func.max(finals.c.selected_at)).scalar_subquery(),
                                   select(func.count()).select_from(finals).scalar_subquery(),
-                                  select(competition_state.c.finalized_at).scalar_subquery())).one()
+                                  select(competition_state.c.finalized_at).scalar_subquery(),
+                                  select(competition_state.c.edits).scalar_subquery())).one()
         return ":".join("" if v is None else str(v) for v in row)
+
+    def _bump_edits(self, conn: Connection) -> None:
+        """Count one edit of the organiser's (the leaderboard's revision changes with it)."""
+        conn.execute(competition_state.update().where(competition_state.c.id == 1)
+                     .values(edits=competition_state.c.edits + 1))
 
     def _team_id(self, conn: Connection, name: str, lock: bool = False) -> int:
         query = select(teams.c.id).where(teams.c.name_key == name_key(name))

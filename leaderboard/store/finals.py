@@ -11,7 +11,8 @@ from competition.errors import StoreError
 from leaderboard import ranking
 from leaderboard.store.base import StoreBase
 from leaderboard.store.checks import by_team, check_id, utc
-from leaderboard.store.schema import Finalization, SubmissionRecord, competition_state, finals, submissions
+from leaderboard.store.schema import (Finalization, SubmissionRecord, competition_state, finals, invalidations,
+                                      submissions)
 
 
 class FinalsPart(StoreBase):
@@ -43,6 +44,11 @@ class FinalsPart(StoreBase):
                 if owner != team_id:
                     raise StoreError(f"submission {sid} belongs to team {self._name(conn, owner)!r}, "
                                      f"not {name!r}; a team may select only its own submissions")
+                reason = conn.execute(select(invalidations.c.reason)
+                                      .where(invalidations.c.submission_id == sid)).scalar()
+                if reason is not None:
+                    raise StoreError(f"submission {sid} was invalidated by the organiser ({reason}); "
+                                     "it cannot be a final submission")
             conn.execute(finals.delete().where(finals.c.team_id == team_id))
             for sid in ids:
                 conn.execute(finals.insert().values(team_id=team_id, submission_id=sid, selected_at=at, auto=False))
@@ -72,7 +78,7 @@ class FinalsPart(StoreBase):
             auto = []
             for team, rs in by_team(records).items():
                 if team not in chosen:
-                    picks = sorted((r for r in rs if r.public_score is not None),
+                    picks = sorted((r for r in rs if r.public_score is not None and r.invalidated is None),
                                    key=lambda r: ranking.best_key(r, "public", self.rules))[:self.rules.n_finals]
                     team_id = self._team_id(conn, team)
                     for r in picks:

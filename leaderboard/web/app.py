@@ -47,6 +47,7 @@ from competition.scoring import METRICS
 from leaderboard.submit import receipt
 from leaderboard.web.charts import roc_chart_svg, score_chart_svg
 from leaderboard.store import Store
+from leaderboard.web import pages, team_api
 from leaderboard.web.board import BoardCache, send_body
 from leaderboard.web.upload import bearer_token, check_length, read_upload, status_for, upload
 from leaderboard.web.views import (decode_name, leaderboard_view, public_roc, score_points, shown_public,
@@ -101,9 +102,12 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
     app = FastAPI(title="ShipsNet challenge", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.add_middleware(_SecurityHeaders)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
+    app.state.site = site
     _add_error_handlers(app, site)
     _add_pages(app, site)
     _add_upload(app, site)
+    app.include_router(team_api.router)
+    app.include_router(pages.router)
     return app
 
 
