@@ -146,8 +146,8 @@ def resolve_team_target(workspace: Path | None, team: str | None, command: str) 
         fail(f"--team is the organiser's (with --workspace); logged in ({target.login.source}) you act as your "
              f"own team: run 'ships {command}' without --team")
     if not target.remote and team is None:
-        fail(f"--team is required with a workspace ({target.workspace}); or log in as a team first "
-             "('ships login --url URL --token TOKEN')")
+        raise typer.BadParameter(f"missing; the organiser names the team with a workspace ({target.workspace}); "
+                                 "a team logs in first ('ships login --url URL --token TOKEN')", param_hint="'--team'")
     return target
 
 

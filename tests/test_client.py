@@ -20,7 +20,6 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from api_standin import with_team_api  # tests/api_standin.py
 from competition.errors import DataError
 from ships.cli import app
 from ships.fetch import MARKER, UnpackLimits, unpack_archive
@@ -79,7 +78,7 @@ def server(real_workspace_path, tmp_path):
             shutil.copy(png, ws.public_dir / part)
     store = Store.open(ws.store_url, ws.rules)
     tokens = {TEAM: store.add_team(TEAM), "rival": store.add_team("rival")}
-    wrapped = CutOnce(with_team_api(make_app(ws, store=store, revision_ttl=0), ws, store, tmp_path / "organiser"))
+    wrapped = CutOnce(make_app(ws, store=store, revision_ttl=0))
     port = _free_port()
     uv = uvicorn.Server(uvicorn.Config(wrapped, host="127.0.0.1", port=port, log_level="critical", lifespan="off"))
     thread = threading.Thread(target=uv.run, daemon=True)
@@ -161,7 +160,8 @@ def test_a_team_from_login_to_the_private_board(server, team):
 
     result = run("download")
     out, data = ok(result), Path("shipsnet-data")
-    assert f"into {data}: 16 files" in out and "shipsnet-data.zip ━" in result.stderr  # the bar, on stderr
+    info = httpx.get(f"{url}/api/data/info").json()
+    assert f"into {data}: 16 files" in out and f"{info['filename']} ━" in result.stderr  # the bar, on stderr
     assert sorted(p.name for p in data.iterdir()) == sorted([MARKER, "LICENSE-DATA.md", "README.md", "folds.csv",
                                                              "sample_submission.csv", "test", "test.csv", "train",
                                                              "train.csv"])
