@@ -20,6 +20,7 @@ import stat
 import tempfile
 import zipfile
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path, PurePosixPath
@@ -94,13 +95,14 @@ def fetch_archive(client: Client, archive: Archive, part: Path, progress: Progre
         or if the bytes do not match the announced size and SHA-256 (``part`` is removed).
     """
     progress = progress or (lambda done, total: None)
-    done = part.stat().st_size if part.exists() else 0
-    if done > archive.size:
-        part.unlink()
-        done = 0
-    digest = _hash_file(part) if done else hashlib.sha256()
-    if done < archive.size:
-        done, digest = _receive(client, archive, part, done, digest, progress)
+    with _disk(part):
+        done = part.stat().st_size if part.exists() else 0
+        if done > archive.size:
+            part.unlink()
+            done = 0
+        digest = _hash_file(part) if done else hashlib.sha256()
+        if done < archive.size:
+            done, digest = _receive(client, archive, part, done, digest, progress)
     progress(done, archive.size)
     where = f"{client.url}{archive.path}"
     if done != archive.size or digest.hexdigest() != archive.sha256:
@@ -172,16 +174,27 @@ def unpack_archive(archive: Path, out: Path, *, marker: dict, replace: bool = Fa
     """
     if out.exists() and not replace:
         raise DataError(f"{out} already exists; pass --force to replace it, or --out another folder")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
-    try:
-        n_files = _extract(archive, tmp, limits, where=str(marker.get("url", archive)))
-        (tmp / MARKER).write_text(json.dumps({**marker, "downloaded_at": datetime.now(timezone.utc).isoformat()},
-                                             indent=2), encoding="utf-8")
-        _move_into_place(tmp, out)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    with _disk(out):
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}-"))
+        try:
+            n_files = _extract(archive, tmp, limits, where=str(marker.get("url", archive)))
+            (tmp / MARKER).write_text(json.dumps({**marker, "downloaded_at": datetime.now(timezone.utc).isoformat()},
+                                                 indent=2), encoding="utf-8")
+            _move_into_place(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return n_files
+
+
+@contextmanager
+def _disk(path: Path):
+    """A file system error (no space, no permission) as a DataError naming the path."""
+    try:
+        yield
+    except OSError as exc:
+        raise DataError(f"{path}: cannot write ({exc.strerror or exc}); check the folder's permissions and the free "
+                        "space, or pass --out another folder") from None
 
 
 def _extract(archive: Path, dest: Path, limits: UnpackLimits, where: str) -> int:

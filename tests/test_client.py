@@ -240,6 +240,13 @@ def test_download_keeps_a_folder_that_is_not_its_own(server, team):
     assert not Path("shipsnet-data/notes.txt").exists() and Path("shipsnet-data/train.csv").is_file()
 
 
+def test_download_into_a_place_that_cannot_be_written(server, team):
+    Path("a-file").write_text("")
+    message = error_of(ships("download", "--url", server.url, "--out", "a-file/data"))
+    assert message == ("Error: a-file/data.zip.part: cannot write (Not a directory); check the folder's permissions "
+                       "and the free space, or pass --out another folder")
+
+
 def test_the_quota_is_the_servers(server, team):
     ok(ships("login", "--url", server.url, "--token", server.tokens["rival"]))
     good = predictions(server.ws, Path("good.csv"), 0.5)
@@ -306,6 +313,21 @@ def test_an_unreachable_server_is_one_error_line(team, args):
 def test_a_bad_address_is_refused(server, team, url, expected):
     assert expected in error_of(ships("login", "--url", url.format(url=server.url), "--token", "x"))
     assert not team.credentials.exists()
+
+
+@pytest.mark.parametrize("args, test_csv, expected", [
+    (("validate", "f.csv"), "name\nx\n", "shipsnet-data/test.csv: no 'id' column; expected the header 'id'"),
+    (("validate", "f.csv", "--data", "elsewhere"), None, "elsewhere: no downloaded data there"),
+    (("validate", "f.csv", "--data", "shipsnet-data", "--workspace", "ws"), "id\nx\n", "--data and --workspace"),
+    (("validate", "f.csv", "--remote"), None, "--remote needs a login; run 'ships login"),
+    (("download",), None, "no server to download from; pass --url URL"),
+])
+def test_a_team_without_what_a_command_needs(team, args, test_csv, expected):
+    Path("f.csv").write_text("id,ship\nx,0.5\n")
+    if test_csv is not None:
+        Path("shipsnet-data").mkdir()
+        Path("shipsnet-data/test.csv").write_text(test_csv)
+    assert expected in error_of(ships(*args))
 
 
 # -- the client's handling of answers, and the unpacking, without a server ---------------------------
