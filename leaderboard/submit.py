@@ -22,7 +22,7 @@ from competition.submission import parse_submission, read_submission_file
 from competition.workspace import Workspace
 
 __all__ = ["SubmitResult", "read_and_validate", "submit_file", "accept_submission", "open_store", "score_parts",
-           "shown_metrics", "receipt"]
+           "shown_metrics", "shown_public", "receipt"]
 
 
 @dataclass(frozen=True)
@@ -124,11 +124,24 @@ def submit_file(
 def shown_metrics(store, rules, record) -> dict:
     """What a team is shown of ``record``'s Public score: rounded, or the Ladder's value over its history."""
     history = store.submissions(record.team)
-    scores = rules.shown_scores([r.public_score for r in history])
-    score = dict(zip((r.id for r in history), scores)).get(record.id)
-    shown = rules.shown_metrics(record.public, finalized=False)
-    shown[rules.metric] = score
-    return shown
+    shown = dict(zip((r.id for r in history), shown_public(history, rules)))[record.id]
+    return dict(zip((rules.metric, f"{rules.metric}_low", f"{rules.metric}_high"), shown))
+
+
+def shown_public(records, rules) -> list[tuple]:
+    """``(score, low, high)`` of each of a team's submissions (oldest first) as shown before finalize.
+
+    ``'score'`` feedback: each score and interval rounded.  ``'ladder'``: the Ladder's standing
+    value with the interval of the submission that set it, as on the leaderboard: the
+    interval of a submission that did not move the Ladder would give its score away.
+    """
+    scores = rules.shown_scores([r.public_score for r in records])
+    if rules.feedback == "ladder":
+        setter = {}
+        for score, r in zip(scores, records):
+            setter.setdefault(score, r)
+        records = [setter[s] if s is not None else r for s, r in zip(scores, records)]
+    return [(s, rules.round_score(r.public_low), rules.round_score(r.public_high)) for s, r in zip(scores, records)]
 
 
 def receipt(store, result: SubmitResult) -> dict:

@@ -163,7 +163,9 @@ class _Site:
 def _make_env(ws) -> Environment:
     env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(when=_when, num=_num, interval=_interval)
+    digits = ws.rules.public_precision  # scores are shown with the precision the rules give teams
+    env.filters.update(when=_when, num=lambda v, d=None: _num(v, digits if d is None else d),
+                       interval=lambda lo, hi, d=None: _interval(lo, hi, digits if d is None else d))
     config = ws.config
     env.globals.update(
         team_url=team_url, submission_url=submission_url, metrics=list(METRICS.values()),
