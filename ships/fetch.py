@@ -59,7 +59,8 @@ class Archive:
             raise RemoteError(f"{where}: expected sha256 (64 hex digits) and size (bytes), got "
                               f"{json.dumps({'sha256': sha, 'size': size})}; check that the server is up to date")
         path = info.get("url") or "/api/data"
-        return cls(sha, size, str(info.get("filename") or "shipsnet-data.zip"), path if path.startswith("/") else "/api/data")
+        path = path if isinstance(path, str) and path.startswith("/") else "/api/data"
+        return cls(sha, size, str(info.get("filename") or "shipsnet-data.zip"), path)
 
 
 @dataclass(frozen=True)

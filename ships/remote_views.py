@@ -75,7 +75,8 @@ def show_submissions(login: Login, json_out: bool) -> None:
     finalized = bool(data.get("finalized"))
     noun = "submission" if len(records) == 1 else "submissions"
     table = Table(title=_cell(f"{len(records)} {noun} of {data.get('team')} on {login.url} (newest first)"))
-    cols = ["id", "submitted", "file", "public", "95% interval"] + (["private"] if finalized else []) + ["final", "message"]
+    cols = ["id", "submitted", "file", "public", "95% interval", *(["private"] if finalized else []), "final",
+            "message"]
     for col in cols:
         table.add_column(col, justify="right" if col in ("id", "public", "private") else "left", overflow="fold")
     for r in records:

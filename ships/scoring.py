@@ -1,4 +1,4 @@
-"""``ships validate``, ``ships score`` and its alias ``ships submit``: the light path (no tensorflow, xgboost or mlflow).
+"""``ships validate``, ``ships score`` and its alias ``ships submit``: the light path (no tensorflow or mlflow).
 
 Where they act follows one rule (:data:`ships._common.PRECEDENCE`): ``--workspace`` or
 ``$SHIPS_WORKSPACE``, the organiser's workspace, locally; else a login, the competition
