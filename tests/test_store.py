@@ -481,7 +481,9 @@ def test_an_invalidated_submission_leaves_the_boards_and_cannot_be_a_final(store
     submit(store, "alpha", 0.80, at=T0 + timedelta(minutes=1))
     submit(store, "beta", 0.90, at=T0 + timedelta(minutes=2))
     assert [(r.team, r.submission_id) for r in store.leaderboard()] == [("alpha", 1), ("beta", 3)]
+    store.select_finals("alpha", [1])
     record = store.invalidate(1, "predictions copied from another team", now=T0 + timedelta(hours=1))
+    assert store.final_ids() == {}  # an invalidated submission is no longer a final
     assert record.invalidated == "predictions copied from another team"
     assert [(r.team, r.submission_id) for r in store.leaderboard()] == [("beta", 3), ("alpha", 2)]
     assert store.submission(1).public_score == 0.95  # the submission itself is kept as it was

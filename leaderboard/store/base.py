@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from datetime import datetime
 
+import numpy as np
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
@@ -14,6 +15,7 @@ from competition.errors import ClosedError, ParameterError, StoreError
 from competition.rules import Rules, day_bounds
 from leaderboard import ranking
 from leaderboard.store.checks import clean, name_key, unknown_team
+from leaderboard.store.schema import replicates as replicates_table
 from leaderboard.store.schema import (SubmissionRecord, competition_state, finals, make_engine, read_version, rescores,
                                       select_entries, select_records, submissions, teams, to_entry, to_record,
                                       upgrade, write_transaction)
@@ -106,6 +108,27 @@ class StoreBase:
                                   select(competition_state.c.finalized_at).scalar_subquery(),
                                   select(competition_state.c.edits).scalar_subquery())).one()
         return ":".join("" if v is None else str(v) for v in row)
+
+    def _insert_replicates(self, conn: Connection, submission_id: int, replicates: Mapping | None) -> None:
+        """Store a submission's bootstrap replicates of the primary metric, per part (float32)."""
+        for part, values in (replicates or {}).items():
+            if values is None:
+                continue
+            data = np.ascontiguousarray(values, dtype="<f4")
+            conn.execute(replicates_table.insert().values(submission_id=submission_id, part=part,
+                                                          metric=self.rules.metric, n=len(data),
+                                                          data=data.tobytes()))
+
+    def _replicates(self, conn: Connection, ids: list[int], part: str) -> dict[int, np.ndarray]:
+        """The latest replicates of the rules' metric of each submission in ``ids`` (those that have some)."""
+        if not ids:
+            return {}
+        r = replicates_table
+        latest = (select(func.max(r.c.id)).where(r.c.submission_id.in_(ids), r.c.part == part,
+                                                 r.c.metric == self.rules.metric)
+                  .group_by(r.c.submission_id))
+        rows = conn.execute(select(r.c.submission_id, r.c.data).where(r.c.id.in_(latest)))
+        return {sid: np.frombuffer(data, dtype="<f4") for sid, data in rows}
 
     def _bump_edits(self, conn: Connection) -> None:
         """Count one edit of the organiser's (the leaderboard's revision changes with it)."""

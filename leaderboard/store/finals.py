@@ -88,6 +88,7 @@ class FinalsPart(StoreBase):
             conn.execute(competition_state.update().where(competition_state.c.id == 1).values(finalized_at=at))
             records = self._records(conn, reveal=True)
             board = ranking.rank_private(records, self._final_ids(conn), self.rules)
+            board = ranking.mark_paired_ties(board, self._replicates(conn, [r.submission_id for r in board], "private"))
             return Finalization(finalized_at=at, leaderboard=board, finals=[r for r in records if r.final],
                                 auto_selected=auto)
 
@@ -123,6 +124,8 @@ class FinalsPart(StoreBase):
             entries = self._entries(conn, reveal=private)
             rows = (ranking.rank_private(entries, self._final_ids(conn), self.rules) if private
                     else ranking.rank_public(entries, self.rules))
+            part = "private" if private else "public"
+            rows = ranking.mark_paired_ties(rows, self._replicates(conn, [r.submission_id for r in rows], part))
         self._boards[private] = (revision, tuple(rows))
         return rows
 

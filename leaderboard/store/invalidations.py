@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from competition.errors import StoreError
 from leaderboard.store.base import StoreBase
 from leaderboard.store.checks import check_id, check_text, utc
-from leaderboard.store.schema import SubmissionRecord, invalidations
+from leaderboard.store.schema import SubmissionRecord, finals, invalidations
 
 _MAX_REASON = 1000
 
@@ -42,6 +42,7 @@ class InvalidationsPart(StoreBase):
                     raise StoreError(f"submission {submission_id} is invalidated already ({record.invalidated})")
                 conn.execute(invalidations.insert().values(submission_id=submission_id, reason=reason,
                                                            invalidated_at=utc(now, "now")))
+                conn.execute(finals.delete().where(finals.c.submission_id == submission_id))  # no longer a final
                 self._bump_edits(conn)
                 return self._records(conn, reveal=False, submission_id=submission_id)[0]
         except IntegrityError as exc:  # invalidated meanwhile by another connection
