@@ -22,7 +22,8 @@ from competition.tracking import Tracker
 from competition.tracking import writer as writer_module
 from competition.tracking.lock import lock_path_for, release, try_lock
 from competition.tracking.pending import PendingRuns
-from competition.tracking.writer import drain_pending, queue_run, start_writer
+from competition.tracking.drain import drain_pending
+from competition.tracking.writer import queue_run, start_writer
 
 N_UPLOADS = 16
 
@@ -225,6 +226,31 @@ def test_a_run_the_store_refuses_is_retried_then_kept_in_failed(tmp_path, monkey
     assert drain_pending(queue).logged == 1 and queue.paths() == []
     [run] = _submission_runs(uri)
     assert run.data.tags["ships.submission_id"] == "7"
+
+
+def test_a_store_that_stops_answering_mid_pass_counts_no_attempt(tmp_path, monkeypatch):
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+    queue = PendingRuns(tmp_path)
+    queue.add(uri, _run(1))
+    queue.add(uri, _run(2))
+    checks, check = [], Tracker.check
+
+    def check_then_fail(self):
+        checks.append(self)
+        if len(checks) > 1:
+            raise TrackingError(f"MLflow tracking store {uri} is not reachable (gone)")
+        return check(self)
+
+    def refuse(self, **run):
+        raise TrackingError(f"MLflow tracking store {uri}: could not log the submission (gone)")
+
+    monkeypatch.setattr(Tracker, "check", check_then_fail)
+    monkeypatch.setattr(Tracker, "log_submission", refuse)
+    report = drain_pending(queue)
+    assert (report.waiting, report.failed, report.logged) == (2, 0, 0)
+    assert [queue.read(p)["attempts"] for p in queue.paths()] == [0, 0]
+    assert "2 submissions (submission 1 of 'alpha', submission 2 of 'alpha') were scored and stored but not " \
+           f"logged to MLflow yet: MLflow tracking store {uri} is not reachable (gone)" in _text(queue.log_path)
 
 
 def test_a_run_logged_already_is_not_logged_twice(tmp_path):

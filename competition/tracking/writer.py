@@ -22,16 +22,15 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from competition.errors import TrackingError
 from competition.tracking.client import ensure_store
+from competition.tracking.drain import drain_pending
 from competition.tracking.lock import release, try_lock
-from competition.tracking.pending import MAX_ATTEMPTS, PendingRuns, describe
+from competition.tracking.pending import PendingRuns, describe
 
-__all__ = ["submission_run", "queue_run", "start_writer", "drain_pending", "DrainReport", "TrackingWriter", "main"]
+__all__ = ["submission_run", "queue_run", "start_writer", "TrackingWriter", "main"]
 
 _PROJECT = Path(__file__).resolve().parents[2]
 _SERVE_ROLE = "ships serve (tracking writer)"
@@ -84,63 +83,6 @@ def start_writer(root: Path) -> subprocess.Popen | None:
                 stdin=subprocess.DEVNULL, stdout=log, stderr=log, pass_fds=(fd,), env=env, start_new_session=True)
     finally:
         os.close(fd)  # the child holds the lock now; if it did not start, the lock is free again
-
-
-@dataclass
-class DrainReport:
-    """What one pass over the pending runs did."""
-
-    logged: int = 0
-    failed: int = 0  # refused by a store that answered: one attempt counted
-    waiting: int = 0  # left pending because their store did not answer
-    given_up: int = 0
-    seen: set = field(default_factory=set)
-
-    @property
-    def healthy(self) -> bool:
-        return self.failed == 0 and self.waiting == 0
-
-
-def drain_pending(queue: PendingRuns, *, should_stop: Callable[[], bool] | None = None,
-                  max_attempts: int = MAX_ATTEMPTS) -> DrainReport:
-    """Log the pending runs, oldest first, deleting each file once its run is logged.
-
-    The caller holds the workspace's writer lock (``queue.lock_path``).  A store is opened (and
-    a fresh ``sqlite:`` store set up) once per pass; a store that fails is not tried again in
-    the same pass.  Every failure is a line in ``tracking.log``; no run is deleted unlogged.
-    """
-    report, stores, waiting = DrainReport(), {}, {}
-    for path in queue.paths():
-        if should_stop is not None and should_stop():
-            break
-        report.seen.add(path.name)
-        try:
-            job = queue.read(path)
-        except ValueError as exc:
-            target = queue.give_up(path)
-            queue.log(f"{exc}; moved to {target}")
-            report.given_up += 1
-            continue
-        if job is None:
-            continue
-        uri = job["uri"]
-        if uri not in stores:
-            stores[uri] = _open_store(uri, queue.lock_path)
-        if isinstance(stores[uri], TrackingError):
-            waiting.setdefault(uri, []).append(job)
-            report.waiting += 1
-            continue
-        try:
-            _log_once(stores[uri], job["run"])
-        except TrackingError as exc:
-            stores[uri] = exc  # the rest of this store's runs wait for the next pass
-            _count_failure(queue, path, job, exc, max_attempts, report)
-            continue
-        queue.done(path)
-        report.logged += 1
-    for uri, jobs in waiting.items():
-        _log_waiting(queue, jobs, stores[uri])
-    return report
 
 
 class TrackingWriter:
@@ -234,53 +176,6 @@ def main(argv: list[str] | None = None) -> int:
         # A run queued while the lock was held here was left to this process: take it over.
         fd = try_lock(queue.lock_path, role="tracking writer") if _unseen(queue, seen) else None
     return 0
-
-
-def _open_store(uri: str, lock_path: Path):
-    """A checked Tracker for ``uri`` (its fresh ``sqlite:`` store set up), or the TrackingError why not."""
-    from competition.tracking.runs import Tracker
-
-    try:
-        ensure_store(uri, held=lock_path)
-        return Tracker(uri).check()
-    except TrackingError as exc:
-        return exc
-
-
-def _log_once(tracker, run: dict) -> None:
-    """Log ``run`` unless its submission's run is in the store already (a drainer stopped before deleting)."""
-    sid, split_hash = run.get("submission_id"), str(run.get("split_hash") or "")
-    if isinstance(sid, int) and split_hash.isalnum():
-        query = (f"tags.`ships.kind` = 'submission' and tags.`ships.submission_id` = '{sid}' and "
-                 f"tags.`ships.split_hash` = '{split_hash}' and attributes.status = 'FINISHED'")
-        with tracker._wrap("look for the submission's run"):
-            found = tracker._client().search_runs([tracker._experiment()], filter_string=query, max_results=10)
-        if any(r.data.tags.get("ships.team") == run.get("team") for r in found):
-            return
-    tracker.log_submission(**run)
-
-
-def _count_failure(queue: PendingRuns, path: Path, job: dict, exc: TrackingError, max_attempts: int,
-                   report: DrainReport) -> None:
-    attempts = queue.retry_later(path, job, str(exc))
-    report.failed += 1
-    if attempts < max_attempts:
-        queue.log(f"{describe(job)} was scored and stored but not logged to MLflow (attempt {attempts} of "
-                  f"{max_attempts}): {exc}; it stays in {queue.pending_dir} and is retried")
-        return
-    target = queue.give_up(path)
-    report.given_up += 1
-    queue.log(f"{describe(job)} was scored and stored but not logged to MLflow after {attempts} attempts: {exc}; "
-              f"the run is kept in {target}; move it back to {queue.pending_dir} to try again")
-
-
-def _log_waiting(queue: PendingRuns, jobs: list[dict], exc: TrackingError) -> None:
-    names = [describe(job) for job in jobs]
-    shown = ", ".join(names[:5]) + (f" and {len(names) - 5} more" if len(names) > 5 else "")
-    subject = f"{shown} was" if len(names) == 1 else f"{len(names)} submissions ({shown}) were"
-    where = "it stays" if len(names) == 1 else "they stay"
-    queue.log(f"{subject} scored and stored but not logged to MLflow yet: {exc}; {where} in {queue.pending_dir} "
-              "and will be logged once that store answers")
 
 
 def _unseen(queue: PendingRuns, seen: set) -> bool:
