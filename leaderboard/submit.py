@@ -169,12 +169,14 @@ def accept_submission(
     tracking_uri: str | None = None,
     track: bool = True,
 ) -> SubmitResult:
-    """Everything that follows a submission: :func:`submit_file`, then its MLflow run in the background.
+    """Everything that follows a submission: :func:`submit_file`, then its MLflow run, queued.
 
-    ``ships score`` and the web upload both come here.  The run (Public metrics and tags
-    only) is logged by a detached child process (:mod:`competition.tracking_job`), so this
-    path imports no mlflow and returns at once; a tracking failure goes to the workspace's
-    ``tracking.log``, never into the stored score.
+    ``ships score`` and the web upload both come here.  The run (what the team is shown, and
+    tags) is written to the workspace's queue of pending runs and logged by the workspace's one
+    tracking writer (:mod:`competition.tracking.writer`: ``ships serve``'s, else a detached
+    process started here if none is at work), so this path imports no mlflow and returns at
+    once; a tracking failure goes to the workspace's ``tracking.log`` and the run is retried,
+    never into the stored score.
 
     Parameters
     ----------
@@ -187,10 +189,9 @@ def accept_submission(
     """
     result = submit_file(ws, source, team=team, message=message, kind=kind, filename=filename, store=store)
     if track:
-        from competition.tracking_job import log_submission_in_background, submission_run
+        from competition.tracking.writer import queue_run, submission_run
 
-        log_submission_in_background(tracking_uri or ws.tracking_uri, submission_run(ws, result, message),
-                                     ws.root / "tracking.log")
+        queue_run(ws.root, tracking_uri or ws.tracking_uri, submission_run(ws, result, message))
     return result
 
 

@@ -82,8 +82,9 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
         a write made elsewhere (the CLI, another server) shows within that delay; one made
         through this app shows at once.  0 reads the revision on every request.
     tracking_uri : str, optional
-        When given, every accepted upload is logged as an MLflow run there, from a child
-        process (:func:`leaderboard.submit.accept_submission`, as ``ships score`` does).
+        When given, every accepted upload is logged as an MLflow run there
+        (:func:`leaderboard.submit.accept_submission`, as ``ships score`` does), by the
+        workspace's tracking writer, a thread this app runs from startup to shutdown.
 
     Returns
     -------
@@ -95,9 +96,18 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
 
     @asynccontextmanager
     async def lifespan(_app):
-        yield
-        if owned:
-            site.store.close()
+        writer = None
+        if tracking_uri is not None:  # the workspace's one tracking writer while the server runs
+            from competition.tracking.writer import TrackingWriter
+
+            writer = TrackingWriter(workspace.root, uri=tracking_uri).start()
+        try:
+            yield
+        finally:
+            if writer is not None:
+                writer.stop()
+            if owned:
+                site.store.close()
 
     app = FastAPI(title="ShipsNet challenge", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.add_middleware(_SecurityHeaders)
