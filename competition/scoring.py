@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
 
@@ -125,6 +125,11 @@ class ScoreReport:
     confidence : float
     interval : str
         The interval method, one of ``INTERVALS``.
+    replicates : dict of str to ndarray of shape (n_bootstrap,)
+        Every metric on each resample (NaN where undefined).  The resamples depend only on the
+        groups and ``random_state``, so two sets of predictions scored on the same chips with
+        the same seed share them: the difference of their replicates is the paired bootstrap
+        distribution of the difference of their scores.
     """
 
     metrics: dict[str, float]
@@ -137,6 +142,7 @@ class ScoreReport:
     n_bootstrap_used: int
     confidence: float
     interval: str = "studentized"
+    replicates: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, float | int | None]:
         """Flat JSON-able dict: ``NAME``, ``NAME_low``, ``NAME_high``, tn, fp, fn, tp, n, n_positive, n_groups.
@@ -222,6 +228,7 @@ def score_predictions(
         metrics=metrics, intervals=intervals, confusion=confusion, n=len(y_true), n_positive=int(y_true.sum()),
         n_groups=n_groups, n_bootstrap=int(n_bootstrap), confidence=float(confidence),
         n_bootstrap_used=int(np.isfinite(values["roc_auc"]).sum()), interval=interval,  # both classes
+        replicates={name: np.asarray(values[name], dtype=np.float64) for name in METRICS},
     )
 
 
