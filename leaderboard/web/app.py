@@ -29,6 +29,8 @@ choice and finalize, also those made by other processes such as the CLI (see
 from __future__ import annotations
 
 import json
+import logging
+import re
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import lru_cache
@@ -42,32 +44,29 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from competition.errors import ShipsError, StoreError
+from competition.errors import ShipsError, StoreError, StoreUnavailableError
 from competition.scoring import METRICS
+from leaderboard.store.checks import MAX_ID
 from leaderboard.submit import receipt
 from leaderboard.web.charts import roc_chart_svg, score_chart_svg
 from leaderboard.store import Store
 from leaderboard.web.board import BoardCache, send_body
-from leaderboard.web.upload import bearer_token, check_length, read_upload, status_for, upload
+from leaderboard.web.guard import SECURITY_HEADERS, Guard
+from leaderboard.web.upload import RETRY_AFTER, receive_upload, status_for, team_message
 from leaderboard.web.views import (decode_name, leaderboard_view, public_roc, score_points, shown_public,
                                    submission_url, submission_view, team_url, team_view)
 
 __all__ = ["make_app"]
 
 _HERE = Path(__file__).parent
-_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"content-security-policy", b"default-src 'none'; style-src 'self'; img-src 'self' data:; "
-                                 b"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-]
 _JSON = "application/json"
 _BOARDS = {"public": False, "private": True}
+_ID = re.compile(r"[0-9]{1,19}")
+_log = logging.getLogger("leaderboard.web")
 
 
 def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5,
-             tracking_uri: str | None = None) -> FastAPI:
+             tracking_uri: str | None = None, body_timeout: float = 60.0, busy_timeout: float = 3.0) -> FastAPI:
     """The FastAPI application of the web view of one competition workspace.
 
     Parameters
@@ -83,6 +82,11 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
     tracking_uri : str, optional
         When given, every accepted upload is logged as an MLflow run there, from a child
         process (:func:`leaderboard.submit.accept_submission`, as ``ships score`` does).
+    body_timeout : float
+        Seconds within which a request's body must have arrived; a slower upload gets 408.
+    busy_timeout : float
+        Seconds a request waits for a store locked by another writer before it gets 503 with
+        ``Retry-After`` (the workspace's own store only; a given ``store`` keeps its own).
 
     Returns
     -------
@@ -90,7 +94,8 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
         Serve it with uvicorn (``ships serve``).
     """
     owned = store is None
-    site = _Site(workspace, store or Store.open(workspace.store_url, workspace.rules), revision_ttl, tracking_uri)
+    store = store or Store.open(workspace.store_url, workspace.rules, busy_timeout=busy_timeout)
+    site = _Site(workspace, store, revision_ttl, tracking_uri)
 
     @asynccontextmanager
     async def lifespan(_app):
@@ -99,30 +104,12 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
             site.store.close()
 
     app = FastAPI(title="ShipsNet challenge", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    app.add_middleware(_SecurityHeaders)
+    app.add_middleware(Guard, body_timeout=body_timeout)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
     _add_error_handlers(app, site)
     _add_pages(app, site)
     _add_upload(app, site)
     return app
-
-
-class _SecurityHeaders:
-    """ASGI middleware adding the security headers to every response."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def send_with_headers(message):
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 class _Site:
@@ -144,16 +131,23 @@ class _Site:
         html = self.env.get_template("leaderboard.html").render(json_url=json_url, **view)
         return html.encode(), "text/html; charset=utf-8"
 
-    def render(self, template: str, status_code: int = 200, **context) -> HTMLResponse:
-        return HTMLResponse(self.env.get_template(template).render(**context), status_code=status_code)
+    def render(self, template: str, status_code: int = 200, headers: dict | None = None, **context) -> HTMLResponse:
+        return HTMLResponse(self.env.get_template(template).render(**context), status_code=status_code,
+                            headers=headers)
 
-    def error(self, request: Request, status: int, message: str, problems=()) -> Response:
+    def error(self, request: Request, status: int, message: str, problems=(), headers: dict | None = None) -> Response:
         """An error as JSON (``{"error", "problems"}``) for JSON and API routes, else as a page."""
         path = request.url.path
         if path.endswith(".json") or path.startswith("/api/"):
-            return JSONResponse({"error": message, "problems": list(problems)}, status_code=status)
-        return self.render("error.html", status, status=status, message=message, problems=list(problems),
+            return JSONResponse({"error": message, "problems": list(problems)}, status_code=status, headers=headers)
+        return self.render("error.html", status, headers, status=status, message=message, problems=list(problems),
                            json_url=None)
+
+    def refusal(self, request: Request, exc: ShipsError) -> Response:
+        """A library error as the team sees it (:func:`~leaderboard.web.upload.team_message`), with its status."""
+        status = status_for(exc)
+        message, problems = team_message(exc)
+        return self.error(request, status, message, problems, headers=_headers_for(status))
 
 
 def _make_env(ws) -> Environment:
@@ -188,16 +182,35 @@ def _json(obj, status: int = 200) -> Response:
                     media_type=_JSON)
 
 
+def _headers_for(status: int) -> dict | None:
+    """Extra headers of an error status: how to authenticate, when to try again."""
+    return {401: {"www-authenticate": "Bearer"}, 503: {"retry-after": str(RETRY_AFTER)}}.get(status)
+
+
 def _add_error_handlers(app: FastAPI, site: _Site) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, exc: StarletteHTTPException):
-        message = {404: f"no page at {request.url.path}; see the leaderboard at /"}.get(exc.status_code, exc.detail)
+        path = request.url.path if len(request.url.path) <= 100 else request.url.path[:100] + "..."
+        message = {404: f"no page at {path}; see the leaderboard at /"}.get(exc.status_code, exc.detail)
         return site.error(request, exc.status_code, str(message))
 
     @app.exception_handler(RequestValidationError)
     async def bad_request(request: Request, exc: RequestValidationError):
         problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
         return site.error(request, 400, "invalid request parameters", problems)
+
+    @app.exception_handler(ShipsError)
+    async def server_fault(request: Request, exc: ShipsError):
+        """A store that is busy or unreachable, a broken workspace: 503, the details in the server's log."""
+        return site.refusal(request, exc)
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, exc: Exception):
+        """Any other exception (a bug, logged with its traceback by the server): 500, no details, the headers."""
+        response = site.error(request, 500, "internal error; the organiser can find it in the server's log")
+        response.headers.update({k.decode(): v.decode() for k, v in SECURITY_HEADERS})
+        response.headers["connection"] = "close"
+        return response
 
 
 def _add_pages(app: FastAPI, site: _Site) -> None:
@@ -216,6 +229,8 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
         private = finalized_at is not None if board is None else _BOARDS[board]
         try:
             body = site.board.body(revision, finalized_at, private, fmt)
+        except StoreUnavailableError:
+            raise
         except StoreError as exc:  # the Private board before finalize
             return site.error(request, 403, str(exc))
         return send_body(request, body)
@@ -242,6 +257,8 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
         try:
             team = site.store.team(decode_name(name))
             records = site.store.submissions(team.name)
+        except StoreUnavailableError:
+            raise
         except StoreError as exc:
             return site.error(request, 404, str(exc))
         row = next((r for r in site.board.rows(revision, finalized) if r.team == team.name), None)
@@ -262,12 +279,17 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
     def team_html(request: Request, name: str):
         return team(request, name, "html")
 
-    def submission(request: Request, submission_id: int, fmt: str) -> Response:
+    def submission(request: Request, text: str, fmt: str) -> Response:
+        if not _ID.fullmatch(text) or not 1 <= int(text) <= MAX_ID:  # no int() of 5000 digits, no 64-bit overflow
+            shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+            return site.error(request, 404, f"no submission {shown}; submission ids are integers from 1 to {MAX_ID}")
         _, finalized_at = site.board.state()
         finalized = finalized_at is not None
         try:
-            record = site.store.submission(submission_id)
+            record = site.store.submission(int(text))
             history = site.store.submissions(record.team)
+        except StoreUnavailableError:
+            raise
         except StoreError as exc:
             return site.error(request, 404, str(exc))
         shown = dict(zip((r.id for r in history), shown_public(history, site.ws.rules, finalized=finalized)))
@@ -279,48 +301,38 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
         chart = roc_chart_svg(roc["fpr"], roc["tpr"], label=f"Public ROC curve of submission {record.id}") if roc else ""
         return site.render("submission.html", json_url=submission_url(record.id) + ".json", chart=chart, **view)
 
-    @app.get("/submissions/{submission_id:int}.json")
-    def submission_json(request: Request, submission_id: int):
+    @app.get("/submissions/{submission_id}.json")
+    def submission_json(request: Request, submission_id: str):
         return submission(request, submission_id, "json")
 
-    @app.get("/submissions/{submission_id:int}")
-    def submission_html(request: Request, submission_id: int):
+    @app.get("/submissions/{submission_id}")
+    def submission_html(request: Request, submission_id: str):
         return submission(request, submission_id, "html")
 
 
 def _add_upload(app: FastAPI, site: _Site) -> None:
-    ws, limit = site.ws, site.ws.config.max_upload_bytes
-
     def entry(result) -> dict:
         record = result.record
         return {**receipt(site.store, result), "url": submission_url(record.id), "team_url": team_url(record.team)}
 
     async def submit(request: Request, token_from_form: bool):
-        """(entry, None, 201) on success, (None, (message, problems), status) on failure."""
-        data = None
+        """(entry, None, 201) on success, (None, refusal, status) on failure: see :mod:`leaderboard.web.upload`."""
         try:
-            check_length(request, limit)
-            token = None if token_from_form else bearer_token(request)
-            if not token_from_form:
-                await run_in_threadpool(site.store.team_for_token, token)  # refuse before reading the body
-            form = await read_upload(request, limit)
-            data = form.data
-            result = await upload(ws, site.store, form.token if token_from_form else token, form,
-                                  tracking_uri=site.tracking_uri)
-            site.board.invalidate()
-            answer = await run_in_threadpool(entry, result)
+            result = await receive_upload(request, site.ws, site.store, token_from_form=token_from_form,
+                                          tracking_uri=site.tracking_uri)
         except ShipsError as exc:
-            problems = getattr(exc, "problems", [])
-            return None, (str(exc), problems), status_for(exc, data, limit)
-        return answer, None, 201
+            message, problems = team_message(exc)
+            return None, {"message": message, "problems": problems}, status_for(exc)
+        site.board.invalidate()
+        return await run_in_threadpool(entry, result), None, 201
 
     @app.post("/api/submissions")
     async def api_submit(request: Request):
         ok, error, status = await submit(request, token_from_form=False)
         if ok is not None:
             return JSONResponse(ok, status_code=status)
-        headers = {"www-authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"error": error[0], "problems": error[1]}, status_code=status, headers=headers)
+        return JSONResponse({"error": error["message"], "problems": error["problems"]}, status_code=status,
+                            headers=_headers_for(status))
 
     @app.get("/submit")
     def submit_form(request: Request):
@@ -330,5 +342,5 @@ def _add_upload(app: FastAPI, site: _Site) -> None:
     async def submit_via_form(request: Request):
         ok, error, status = await submit(request, token_from_form=True)
         finalized = await run_in_threadpool(site.store.is_finalized)
-        return site.render("submit.html", status, json_url=None, finalized=finalized, entry=ok,
-                           error=None if error is None else {"message": error[0], "problems": error[1]})
+        return site.render("submit.html", status, _headers_for(status), json_url=None, finalized=finalized, entry=ok,
+                           error=error)
