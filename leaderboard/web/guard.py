@@ -81,8 +81,8 @@ class _Body:
                 and (self.asked or not self.expects_continue))
 
     async def drain(self, seconds: float) -> None:
-        """Read and discard the rest of the body, for at most ``seconds``."""
-        deadline = time.monotonic() + seconds
+        """Read and discard the rest of the body, for at most ``seconds`` and within the body's time limit."""
+        deadline = min(time.monotonic() + seconds, self._deadline)
         while self.unread:
             try:
                 message = await asyncio.wait_for(self._receive(), max(deadline - time.monotonic(), 0.001))
