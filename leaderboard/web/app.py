@@ -20,6 +20,13 @@ once finalized, no route serves a stored file or the solution, and the ROC curve
 on a coarse grid from the Public part only.  Templates are autoescaped, the charts escape
 their text, and every response carries a Content-Security-Policy that allows no script.
 
+Every error is JSON (``{"error", "problems"}``) on the API and ``.json`` routes and a page
+elsewhere, 5xx included, with the security headers.  A busy or unreachable store is 503 with
+``Retry-After`` after a short busy timeout; a broken workspace is 503 "scoring is
+unavailable"; any other exception is 500 with no detail (the traceback goes to the server's
+log).  No path, hash, store URL or traceback reaches a team.  Request bodies are bounded in
+size and time (:mod:`leaderboard.web.guard`, :mod:`leaderboard.web.form`).
+
 The ranked leaderboard and its rendered HTML and JSON (plain and gzipped) are cached and
 keyed by ``Store.revision()``, which changes with every submission, rescore, team, final
 choice and finalize, also those made by other processes such as the CLI (see
@@ -29,7 +36,6 @@ choice and finalize, also those made by other processes such as the CLI (see
 from __future__ import annotations
 
 import json
-import logging
 import re
 from contextlib import asynccontextmanager
 from datetime import datetime
@@ -61,8 +67,7 @@ __all__ = ["make_app"]
 _HERE = Path(__file__).parent
 _JSON = "application/json"
 _BOARDS = {"public": False, "private": True}
-_ID = re.compile(r"[0-9]{1,19}")
-_log = logging.getLogger("leaderboard.web")
+_ID = re.compile(r"[0-9]{1,19}")  # a submission id in a URL: never int() of 5000 digits
 
 
 def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5,
@@ -280,7 +285,7 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
         return team(request, name, "html")
 
     def submission(request: Request, text: str, fmt: str) -> Response:
-        if not _ID.fullmatch(text) or not 1 <= int(text) <= MAX_ID:  # no int() of 5000 digits, no 64-bit overflow
+        if not _ID.fullmatch(text) or not 1 <= int(text) <= MAX_ID:
             shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
             return site.error(request, 404, f"no submission {shown}; submission ids are integers from 1 to {MAX_ID}")
         _, finalized_at = site.board.state()
