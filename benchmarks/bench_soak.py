@@ -264,6 +264,44 @@ def summarise(tally: Tally, seconds: float) -> list[tuple]:
     return rows
 
 
+def start_server(ws, lifetime: float) -> tuple[subprocess.Popen, int]:
+    """The uvicorn server on a free port of 127.0.0.1, once it accepts connections."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")])}
+    server = subprocess.Popen([sys.executable, "-c", SERVER, str(ws.root), str(port), str(lifetime)], env=env)
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return server, port
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise SystemExit("the server did not start") from None
+            time.sleep(0.2)
+
+
+def soak(server, port: int, requests: list[Requests], seconds: float) -> tuple[Tally, float, int]:
+    """The clients for ``seconds``; their tally, the time taken and the server's RSS after the first 10 s."""
+    tally, start, samples = Tally(), time.perf_counter(), []
+
+    async def sample():
+        while time.perf_counter() < start + seconds:
+            samples.append((time.perf_counter() - start, rss(server.pid)[0]))
+            await asyncio.sleep(1.0)
+
+    async def run():
+        clients = (client(port, r, start + seconds, tally) for r in requests)
+        await asyncio.wait_for(asyncio.gather(sample(), *clients), timeout=seconds + 120)
+
+    asyncio.run(run())
+    warm = next((b for t, b in samples if t >= min(10.0, seconds / 2)), samples[-1][1])
+    return tally, time.perf_counter() - start, warm
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=60.0)
@@ -279,49 +317,18 @@ def main() -> None:
     try:
         ws = make_workspace(args.workspace, tmp / "ws", args.quota)
         open_teams, spent = add_teams(ws, args.teams, args.quota)
-        records_before = len(spent) * args.quota
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
-                                                            os.environ.get("PYTHONPATH", "")])}
-        server = subprocess.Popen([sys.executable, "-c", SERVER, str(ws.root), str(port), str(args.seconds + 600)],
-                                  env=env)
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise SystemExit("the server did not start")
-                time.sleep(0.2)
+        server, port = start_server(ws, lifetime=args.seconds + 600)
         rss_before, _ = rss(server.pid)
         requests = [Requests(ws, open_teams, spent, args.seed * 1000 + c) for c in range(args.clients)]
         probed = Tally()
         asyncio.run(client(port, Probe(requests[0], repeat=20), time.perf_counter() + 120, probed))
-        tally, start = Tally(), time.perf_counter()
-
-        samples = []  # (seconds since start, resident bytes) of the server, every second
-
-        async def sample():
-            while time.perf_counter() < start + args.seconds:
-                samples.append((time.perf_counter() - start, rss(server.pid)[0]))
-                await asyncio.sleep(1.0)
-
-        async def run():
-            await asyncio.wait_for(asyncio.gather(sample(), *(client(port, r, start + args.seconds, tally)
-                                                              for r in requests)), timeout=args.seconds + 120)
-
-        asyncio.run(run())
-        elapsed = time.perf_counter() - start
+        tally, elapsed, warm = soak(server, port, requests, args.seconds)
         time.sleep(1.0)
         rss_after, peak = rss(server.pid)
         server.terminate()
         server.wait(timeout=30)
-        warm = next((b for t, b in samples if t >= min(10.0, args.seconds / 2)), rss_before)
-        checked = audit(ws, Tally(probed.sent + tally.sent, probed.transport_errors + tally.transport_errors),
-                        records_before)
+        everything = Tally(probed.sent + tally.sent, probed.transport_errors + tally.transport_errors)
+        checked = audit(ws, everything, records_before=len(spent) * args.quota)
         report(args, probed, tally, elapsed, checked, (rss_before, warm, rss_after, peak))
     finally:
         if server is not None and server.poll() is None:

@@ -344,6 +344,38 @@ def test_a_locked_store_is_503_with_retry_after_quickly(live):
     assert live.stored() == before  # no record, and the staged file is gone
 
 
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def test_a_locked_store_is_unavailable_after_its_busy_timeout(backend, tmp_path):
+    """The store's busy timeout, on both databases: a write waits that long for another writer, then gives up."""
+    import pg
+    from sqlalchemy import create_engine, text
+
+    if backend == "sqlite":
+        url = f"sqlite:///{tmp_path / 'leaderboard.db'}"
+        hold = "BEGIN IMMEDIATE"
+    else:
+        try:
+            url = pg.get_server().new_database()
+        except pg.PostgresUnavailable as exc:
+            pytest.skip(f"PostgreSQL server unavailable: {exc}")
+        hold = "SELECT * FROM competition_state FOR UPDATE"
+    store = Store.open(url, busy_timeout=0.5)
+    store.add_team("alpha")
+    holder = create_engine(url, isolation_level="AUTOCOMMIT" if backend == "sqlite" else None).connect()
+    try:
+        if backend == "postgresql":
+            holder.begin()
+        holder.execute(text(hold))
+        t0 = time.monotonic()
+        with pytest.raises(StoreUnavailableError, match="(?s)is unavailable: .*nothing was changed, try again"):
+            store.select_finals("alpha", [])
+        assert time.monotonic() - t0 < 5
+    finally:
+        holder.close()
+    assert store.select_finals("alpha", []) == []  # free again
+    store.close()
+
+
 def test_an_unexpected_failure_is_500_json_or_a_page_with_the_headers(live, monkeypatch):
     from sqlalchemy.exc import DatabaseError
 
