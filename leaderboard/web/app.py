@@ -43,12 +43,10 @@ from functools import lru_cache
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from competition.errors import ShipsError, StoreError, StoreUnavailableError
 from competition.scoring import METRICS
@@ -57,8 +55,9 @@ from leaderboard.submit import receipt
 from leaderboard.web.charts import roc_chart_svg, score_chart_svg
 from leaderboard.store import Store
 from leaderboard.web.board import BoardCache, send_body
-from leaderboard.web.guard import SECURITY_HEADERS, Guard
-from leaderboard.web.upload import RETRY_AFTER, receive_upload, status_for, team_message
+from leaderboard.web.errors import add_error_handlers
+from leaderboard.web.guard import Guard
+from leaderboard.web.upload import headers_for, receive_upload, status_for, team_message
 from leaderboard.web.views import (decode_name, leaderboard_view, public_roc, score_points, shown_public,
                                    submission_url, submission_view, team_url, team_view)
 
@@ -111,7 +110,7 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
     app = FastAPI(title="ShipsNet challenge", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
     app.add_middleware(Guard, body_timeout=body_timeout)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
-    _add_error_handlers(app, site)
+    add_error_handlers(app, site)
     _add_pages(app, site)
     _add_upload(app, site)
     return app
@@ -152,7 +151,7 @@ class _Site:
         """A library error as the team sees it (:func:`~leaderboard.web.upload.team_message`), with its status."""
         status = status_for(exc)
         message, problems = team_message(exc)
-        return self.error(request, status, message, problems, headers=_headers_for(status))
+        return self.error(request, status, message, problems, headers=headers_for(status))
 
 
 def _make_env(ws) -> Environment:
@@ -185,37 +184,6 @@ def _interval(low, high, digits: int = 4) -> str:
 def _json(obj, status: int = 200) -> Response:
     return Response(json.dumps(obj, allow_nan=False, separators=(",", ":")).encode(), status_code=status,
                     media_type=_JSON)
-
-
-def _headers_for(status: int) -> dict | None:
-    """Extra headers of an error status: how to authenticate, when to try again."""
-    return {401: {"www-authenticate": "Bearer"}, 503: {"retry-after": str(RETRY_AFTER)}}.get(status)
-
-
-def _add_error_handlers(app: FastAPI, site: _Site) -> None:
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        path = request.url.path if len(request.url.path) <= 100 else request.url.path[:100] + "..."
-        message = {404: f"no page at {path}; see the leaderboard at /"}.get(exc.status_code, exc.detail)
-        return site.error(request, exc.status_code, str(message))
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError):
-        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        return site.error(request, 400, "invalid request parameters", problems)
-
-    @app.exception_handler(ShipsError)
-    async def server_fault(request: Request, exc: ShipsError):
-        """A store that is busy or unreachable, a broken workspace: 503, the details in the server's log."""
-        return site.refusal(request, exc)
-
-    @app.exception_handler(Exception)
-    async def bug(request: Request, exc: Exception):
-        """Any other exception (a bug, logged with its traceback by the server): 500, no details, the headers."""
-        response = site.error(request, 500, "internal error; the organiser can find it in the server's log")
-        response.headers.update({k.decode(): v.decode() for k, v in SECURITY_HEADERS})
-        response.headers["connection"] = "close"
-        return response
 
 
 def _add_pages(app: FastAPI, site: _Site) -> None:
@@ -337,7 +305,7 @@ def _add_upload(app: FastAPI, site: _Site) -> None:
         if ok is not None:
             return JSONResponse(ok, status_code=status)
         return JSONResponse({"error": error["message"], "problems": error["problems"]}, status_code=status,
-                            headers=_headers_for(status))
+                            headers=headers_for(status))
 
     @app.get("/submit")
     def submit_form(request: Request):
@@ -347,5 +315,5 @@ def _add_upload(app: FastAPI, site: _Site) -> None:
     async def submit_via_form(request: Request):
         ok, error, status = await submit(request, token_from_form=True)
         finalized = await run_in_threadpool(site.store.is_finalized)
-        return site.render("submit.html", status, _headers_for(status), json_url=None, finalized=finalized, entry=ok,
+        return site.render("submit.html", status, headers_for(status), json_url=None, finalized=finalized, entry=ok,
                            error=error)

@@ -33,7 +33,7 @@ from leaderboard.submit import SubmitResult, accept_submission, check_can_submit
 from leaderboard.web.form import FORM_SLACK, Upload, UploadError, check_length, read_upload
 
 __all__ = ["FORM_SLACK", "RETRY_AFTER", "UploadError", "Upload", "check_length", "read_upload", "receive_upload",
-           "status_for", "team_message", "bearer_token"]
+           "status_for", "team_message", "headers_for", "bearer_token"]
 
 RETRY_AFTER = 5  # seconds a client is asked to wait after a 503
 UNAVAILABLE = "the leaderboard is busy or unavailable; nothing was changed. Try again in a few seconds"
@@ -69,6 +69,11 @@ def team_message(exc: ShipsError) -> tuple[str, list[str]]:
         return str(exc), list(getattr(exc, "problems", []))
     _log.error("web request refused (%s): %s", type(exc).__name__, exc)
     return (UNAVAILABLE if isinstance(exc, StoreUnavailableError) else BROKEN), []
+
+
+def headers_for(status: int) -> dict | None:
+    """Extra headers of an error status: how to authenticate (401), when to try again (503)."""
+    return {401: {"www-authenticate": "Bearer"}, 503: {"retry-after": str(RETRY_AFTER)}}.get(status)
 
 
 def bearer_token(request: Request) -> str | None:
