@@ -46,11 +46,16 @@ def _console():
     return Console(highlight=False)
 
 
+def _safe(value) -> str:
+    """``value`` as text a terminal shows and never obeys: control and invisible characters escaped (``\\x1b``)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(value))
+
+
 def _t(value) -> Text:
-    """Literal text for a table cell (team names and messages are never read as markup)."""
+    """Literal text for a table cell (team names, file names and messages are never read as markup or escapes)."""
     from rich.text import Text
 
-    return Text("" if value is None else str(value))
+    return Text("" if value is None else _safe(value))
 
 
 def _count(n: int, noun: str) -> str:
@@ -115,9 +120,9 @@ def status(workspace: TargetWorkspaceOpt = None, team: OrganiserTeamOpt = None, 
             echo_json(q.to_dict())
             return
         if q.limit is None:
-            typer.echo(f"{q.team}: {q.used} submissions on {q.day} (UTC); no daily limit.")
+            typer.echo(f"{_safe(q.team)}: {q.used} submissions on {q.day} (UTC); no daily limit.")
             return
-        typer.echo(f"{q.team}: {q.used} of {q.limit} submissions used on {q.day} (UTC), {q.left} left; "
+        typer.echo(f"{_safe(q.team)}: {q.used} of {q.limit} submissions used on {q.day} (UTC), {q.left} left; "
                    f"the quota resets at {_when(q.resets_at)}.")
         if store.is_finalized():
             typer.echo("The competition is finalized: no more submissions are accepted.")
@@ -226,7 +231,7 @@ def select(
             echo_json({"team": chosen[0].team, "finals": [r.id for r in chosen]})
             return
         listed = ", ".join(f"{r.id} (Public {r.public_score:.4f})" for r in chosen)
-        typer.echo(f"{chosen[0].team}: final submissions {listed}. They replace any earlier choice.")
+        typer.echo(f"{_safe(chosen[0].team)}: final submissions {listed}. They replace any earlier choice.")
 
 
 @app.command()
@@ -285,7 +290,7 @@ def rescore(workspace: WorkspaceOpt, json_out: JsonOpt = False) -> None:
             if not changes:
                 typer.echo(f"No {name} rank changed.")
             for c in changes:
-                typer.echo(f"{name} rank of {c.team}: {c.before or '-'} -> {c.after or '-'}")
+                typer.echo(f"{name} rank of {_safe(c.team)}: {c.before or '-'} -> {c.after or '-'}")
         for sid, problem in report.problems.items():
             typer.echo(f"Submission {sid} not rescored: {problem}", err=True)
         if report.problems:

@@ -160,7 +160,7 @@ def make_engine(url: str) -> Engine:
         if parsed.get_backend_name() != "sqlite":
             return create_engine(parsed, pool_pre_ping=True)
         engine = create_engine(parsed, connect_args={"timeout": 60})
-    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:  # ValueError: e.g. a bad port
         raise StoreError(f"cannot use store URL {url!r}: {exc}; expected a SQLAlchemy URL such as "
                          "'sqlite:///path/leaderboard.db' or 'postgresql+psycopg://user@host/db'") from exc
     in_memory = parsed.database in (None, "", ":memory:")

@@ -14,11 +14,10 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 from starlette.concurrency import run_in_threadpool
 
-from competition.errors import (AuthError, ClosedError, ParameterError, QuotaError, ShipsError, StoreError,
-                                SubmissionError)
+from competition.errors import ParameterError, ShipsError, StoreError
 from competition.public_archive import build_public_archive
 from leaderboard.submit import read_and_validate
-from leaderboard.web.upload import check_length, read_upload
+from leaderboard.web.upload import check_length, headers_for, read_upload, status_for, team_message
 from leaderboard.web.views import shown_public, submission_url
 
 __all__ = ["router", "status_of", "bearer"]
@@ -28,23 +27,19 @@ _MAX_JSON_BODY = 4096
 
 
 def status_of(exc: ShipsError) -> int:
-    """The HTTP status of a library error on the teams' API."""
-    for kind, status in ((AuthError, 401), (QuotaError, 429), (ClosedError, 409), (SubmissionError, 422),
-                         (ParameterError, 422)):
-        if isinstance(exc, kind):
-            return status
+    """The HTTP status of a library error on the teams' API (that of an upload, plus 403 and 404)."""
     if isinstance(exc, StoreError) and "belongs to team" in str(exc):
         return 403
     if isinstance(exc, StoreError) and ("no submission" in str(exc) or "unknown team" in str(exc)):
         return 404
-    return 409
+    return status_for(exc)
 
 
-def _error(exc: ShipsError, status: int | None = None) -> JSONResponse:
-    status = status or status_of(exc)
-    headers = {"www-authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"error": str(exc), "problems": list(getattr(exc, "problems", []))}, status_code=status,
-                        headers=headers)
+def _error(exc: ShipsError) -> JSONResponse:
+    """The error as JSON: the team's own mistakes in full, the server's faults only as such."""
+    status = status_of(exc)
+    message, problems = team_message(exc)
+    return JSONResponse({"error": message, "problems": problems}, status_code=status, headers=headers_for(status))
 
 
 def bearer(request: Request) -> str | None:
