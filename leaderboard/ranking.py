@@ -27,7 +27,7 @@ Rules
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -222,21 +222,40 @@ def mark_paired_ties(rows: list[LeaderboardRow], replicates: Mapping[int, object
     import numpy as np
 
     alpha = 100 * (1 - confidence) / 2
-    out, above = [], None
-    for row in rows:
-        if row.rank is None:
-            out.append(row)
-            continue
-        a = None if above is None else replicates.get(above.submission_id)
-        b = replicates.get(row.submission_id)
-        if a is not None and b is not None and len(a) == len(b):
-            diff = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-            diff = diff[np.isfinite(diff)]
-            if len(diff):
-                low, high = np.percentile(diff, [alpha, 100 - alpha])
-                row = LeaderboardRow(**{**asdict(row), "tied": bool(low <= 0 <= high)})
-        out.append(row)
-        above = row
+    ranked = [i for i, row in enumerate(rows) if row.rank is not None]
+    pairs = [(i, j) for i, j in zip(ranked, ranked[1:])
+             if rows[i].submission_id in replicates and rows[j].submission_id in replicates
+             and len(replicates[rows[i].submission_id]) == len(replicates[rows[j].submission_id])]
+    if not pairs:
+        return list(rows)
+    above = np.stack([np.asarray(replicates[rows[i].submission_id], dtype=np.float64) for i, _ in pairs])
+    below = np.stack([np.asarray(replicates[rows[j].submission_id], dtype=np.float64) for _, j in pairs])
+    diff = above - below  # one paired bootstrap distribution per adjacent pair, all at once
+    finite = np.isfinite(diff)
+    usable = finite.any(axis=1)
+    low, high = _percentiles(np.where(finite, diff, 0.0), alpha)
+    for k in np.flatnonzero(usable & ~finite.all(axis=1)):  # resamples where a metric is undefined: rare
+        low[k], high[k] = np.percentile(diff[k][finite[k]], [alpha, 100 - alpha])
+    out = list(rows)
+    for (_, j), ok, lo, hi in zip(pairs, usable, low, high):
+        if ok:
+            out[j] = replace(out[j], tied=bool(lo <= 0 <= hi))
+    return out
+
+
+def _percentiles(values, alpha: float):
+    """Row-wise ``alpha`` and ``100 - alpha`` percentiles (numpy's linear method) from one sort,
+    several times faster than ``np.percentile`` on a (pairs, resamples) matrix."""
+    import numpy as np
+
+    ordered = np.sort(values, axis=1)
+    n = ordered.shape[1]
+    out = []
+    for q in (alpha, 100 - alpha):
+        pos = q / 100 * (n - 1)
+        i = int(np.floor(pos))
+        j = min(i + 1, n - 1)
+        out.append(ordered[:, i] + (pos - i) * (ordered[:, j] - ordered[:, i]))
     return out
 
 

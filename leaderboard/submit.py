@@ -119,6 +119,7 @@ def submit_file(
         record = store.add_submission(
             team=team, file_sha256=digest, filename=filename, message=message,
             public=parts["Public"], private=parts["Private"], split_hash=ws.split_hash, submitted_at=now,
+            replicates=parts.replicates,
             before_commit=publish,
         )
     return SubmitResult(record=record, public=parts["Public"], file_sha256=digest,
@@ -221,13 +222,27 @@ def accept_submission(
     return result
 
 
-def score_parts(ws: Workspace, solution, y_proba: np.ndarray) -> dict[str, dict]:
-    """Public and Private metric dicts of ``y_proba`` (test order); rescoring uses the same function."""
-    parts = {}
+class ScoredParts(dict):
+    """``{"Public": metrics, "Private": metrics}``, and ``replicates``: the bootstrap replicates of
+    the rules' primary metric per part (``{"public": array, "private": array}``), for paired ties."""
+
+    replicates: dict
+
+
+def score_parts(ws: Workspace, solution, y_proba: np.ndarray) -> ScoredParts:
+    """Public and Private metric dicts of ``y_proba`` (test order); rescoring uses the same function.
+
+    Every submission is scored with the workspace's seed on the same groups, so its bootstrap
+    resamples are those of every other submission: their replicates pair.
+    """
+    parts = ScoredParts()
+    parts.replicates = {}
     for usage in ("Public", "Private"):
         m = solution.usage == usage
-        parts[usage] = score_predictions(solution.y_true[m], y_proba[m], groups=solution.groups[m],
-                                         n_bootstrap=ws.config.n_bootstrap, random_state=ws.config.seed).to_dict()
+        report = score_predictions(solution.y_true[m], y_proba[m], groups=solution.groups[m],
+                                   n_bootstrap=ws.config.n_bootstrap, random_state=ws.config.seed)
+        parts[usage] = report.to_dict()
+        parts.replicates[usage.lower()] = report.replicates.get(ws.rules.metric)
     return parts
 
 

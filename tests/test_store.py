@@ -626,3 +626,16 @@ def test_a_lower_is_better_metric_ranks_lowest_first(store_url):
         assert [(r.team, r.score) for r in board] == [("alpha", 0.10), ("beta", 0.20)]
         final = store.finalize(now=T0 + timedelta(days=1))
         assert sorted(final.auto_selected) == [2, 3]  # each team's one best (lowest) Public loss
+
+
+def test_the_board_marks_ties_by_the_paired_bootstrap_of_stored_replicates(store):
+    rng = np.random.default_rng(1)
+    shared = rng.normal(0.9, 0.03, 500)
+    for team, shift, minutes in (("alpha", 0.02, 0), ("beta", 0.0, 1), ("gamma", -0.0001, 2)):
+        store.add_team(team)
+        store.add_submission(team=team, file_sha256=SHA, filename="s.csv", message="",
+                             public=metrics(0.9 + shift, width=0.06), private=metrics(0.9),
+                             split_hash="s", submitted_at=T0 + timedelta(minutes=minutes),
+                             replicates={"public": shared + shift + rng.normal(0, 0.001, 500), "private": shared})
+    rows = store.leaderboard()
+    assert [(r.team, r.tied) for r in rows] == [("alpha", False), ("beta", False), ("gamma", True)]

@@ -28,6 +28,7 @@ class SubmissionsPart(StoreBase):
         split_hash: str,
         submitted_at: datetime | None = None,
         before_commit: Callable[[], None] | None = None,
+        replicates: Mapping | None = None,
     ) -> SubmissionRecord:
         """Record a scored submission, in one transaction with the quota check.
 
@@ -43,6 +44,9 @@ class SubmissionsPart(StoreBase):
             The split the scores were computed on.
         submitted_at : datetime, optional
             Timezone-aware; default now.
+        replicates : mapping, optional
+            ``{"public": array, "private": array}``: the bootstrap replicates of the primary
+            metric, kept for paired tie tests (see :func:`leaderboard.ranking.mark_paired_ties`).
         before_commit : callable, optional
             Called inside the transaction once the quota check passed and the row is inserted
             (e.g. to move the file into place); if it raises, nothing is recorded.
@@ -74,6 +78,7 @@ class SubmissionsPart(StoreBase):
             team_id = self._team_id(conn, team, lock=True)
             self._check_quota(conn, team_id, at)
             new_id = conn.execute(submissions.insert().values(team_id=team_id, **values)).inserted_primary_key[0]
+            self._insert_replicates(conn, new_id, replicates)
             record = self._records(conn, reveal=False, submission_id=new_id)[0]
             if before_commit is not None:
                 before_commit()
@@ -101,7 +106,7 @@ class SubmissionsPart(StoreBase):
                 self._check_quota(conn, team_id, at)
 
     def add_rescore(self, submission_id: int, *, public: Mapping, private: Mapping, split_hash: str,
-                    rescored_at: datetime | None = None) -> bool:
+                    rescored_at: datetime | None = None, replicates: Mapping | None = None) -> bool:
         """Store recomputed scores for a submission if they differ from its current ones.
 
         The submission's original row is never changed: a rescore row is added, and the
@@ -110,7 +115,8 @@ class SubmissionsPart(StoreBase):
         Returns
         -------
         bool
-            True if a rescore row was added, False if the scores were unchanged (nothing stored).
+            True if a rescore row was added, False if the scores were unchanged (no new score row;
+            replicates of the current metric are added if the submission has none).
 
         Raises
         ------
@@ -125,8 +131,11 @@ class SubmissionsPart(StoreBase):
             if (old.public, old.private, old.split_hash, old.public_score, old.private_score) == (
                     values["public_metrics"], values["private_metrics"], values["split_hash"],
                     values["public_score"], values["private_score"]):
+                if not self._replicates(conn, [submission_id], "public"):
+                    self._insert_replicates(conn, submission_id, replicates)  # stored before replicates were
                 return False
             conn.execute(rescores.insert().values(**values))
+            self._insert_replicates(conn, submission_id, replicates)
             return True
 
     def submissions(self, team: str | None = None) -> list[SubmissionRecord]:
