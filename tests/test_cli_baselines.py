@@ -141,7 +141,7 @@ def test_baseline_run_uses_the_official_folds(three_fold_workspace):
     (["cv", "resnet"], "Error: unknown model 'resnet'; expected one of: dummy, logreg, knn, xgboost, cnn, vgg16"),
     (["baseline", "run", "resnet"], "Error: unknown model 'resnet'; expected one of: dummy, logreg"),
     (["cv", "dummy", "--folds", "1"], "Error: --folds=1 is invalid; expected an int >= 2"),
-    (["cv", "dummy", "--folds", "500"], "Error: --folds=500 is more than the 124 groups; expected --folds <= 124"),
+    (["cv", "dummy", "--folds", "500"], "Error: --folds=500 is more than the 128 groups; expected --folds <= 128"),
     (["cv", "dummy", "--cv", "scene", "--folds", "900"], "Error: --folds=900 is more than the"),
     (["baseline", "run", "dummy", "--folds", "1"], "Error: --folds=1 is invalid"),
     (["cv", "dummy", "-p", "bogus=1"], "Error: baseline 'dummy' takes no parameter bogus; expected some of: strategy"),

@@ -275,7 +275,8 @@ def test_the_precedence_rule(server, team, monkeypatch):
     assert out.splitlines()[0] == f"Scored in workspace {ws}"
     out = ok(ships("score", good, "--team", "organiser-test", "--no-track", env={"SHIPS_WORKSPACE": ws}))
     assert out.splitlines()[0] == f"Scored in workspace {ws}"
-    assert ok(ships("validate", good, "--workspace", ws)).strip() == "good.csv: valid, 790 rows for 790 test ids."
+    n = len(server.ws.test_ids())
+    assert ok(ships("validate", good, "--workspace", ws)).strip() == f"good.csv: valid, {n} rows for {n} test ids."
     assert "--team is for the organiser's workspace" in error_of(ships("score", good, "--team", "x"))
     assert ok(ships("submit", good)).startswith(f"Submitted to {server.url} as team {TEAM}")
     assert "Logged out" in ok(ships("logout")) and not team.credentials.exists()

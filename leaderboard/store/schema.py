@@ -201,8 +201,11 @@ def read_version(conn: Connection) -> int:
         If the database holds tables of ours but no schema version (not a ships store).
     """
     insp = inspect(conn)
+    # Our tables first, then the version: a migration committed by another process between the two
+    # look-ups (PostgreSQL reads each at its own snapshot) then reads as a version, never as a stranger.
+    ours = insp.has_table("submissions") or insp.has_table("teams")
     if not insp.has_table("schema_version"):
-        if insp.has_table("submissions") or insp.has_table("teams"):
+        if ours:
             raise StoreError("the database has 'teams' or 'submissions' tables but no schema version; "
                              "it is not a ships leaderboard store: point the store URL at a new database")
         return 0
