@@ -91,8 +91,16 @@ def page():
             browser.close()
 
 
+def _sign_in(page, base: str, token: str) -> None:
+    page.goto(base + "/login")
+    page.fill("input[name=token]", token)
+    page.click("form.login button")
+    page.wait_for_url("**/teams/*")
+
+
 def test_leaderboard_then_a_team(live, page, tmp_path):
-    base, _, _ = live
+    base, _, tokens = live
+    _sign_in(page, base, tokens["alpha"])
     page.goto(base + "/")
     assert page.inner_text("h1") == "Public leaderboard"
     rows = page.locator("table.board tbody tr")
@@ -119,12 +127,43 @@ def test_leaderboard_then_a_team(live, page, tmp_path):
     assert page.dialogs == [] and page.errors == []
 
 
+def test_a_team_sees_its_own_history_and_another_team_does_not(live, page):
+    base, _, tokens = live
+    _sign_in(page, base, tokens["bravo"])
+    assert page.inner_text("h1") == "bravo" and page.locator("table.history tbody tr").count() == 1
+    page.goto(base + "/teams/alpha")
+    assert page.locator("table.history").count() == 0 and "run 0" not in page.inner_text("main")
+    assert "seen by that team only" in page.inner_text("main")
+    page.goto(base + "/login")
+    page.click("form[action='/logout'] button")
+    page.goto(base + "/teams/bravo")
+    assert page.locator("table.history").count() == 0
+    assert page.dialogs == [] and page.errors == []
+
+
+def test_overview_and_data_pages(live, page):
+    base, ws, _ = live
+    (ws.root / "overview.md").write_text("# Harbour watch\n\nFind the ships. <script>alert(1)</script>\n")
+    page.goto(base + "/overview")
+    assert page.inner_text("main h1") == "Overview"
+    text = page.inner_text("main")
+    assert "Harbour watch" in text and "roc_auc" in text and "valid submissions per team per UTC day" in text
+    page.click("nav >> text=Data")
+    page.wait_for_url("**/data")
+    assert page.locator("a[href='/api/data']").count() == 1 and "folds.csv" in page.inner_text("main")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto(base + "/")
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")  # no sideways scroll
+    assert page.dialogs == [] and page.errors == []
+
+
 def test_upload_valid_and_invalid_files_through_the_form(live, page, tmp_path):
     base, ws, tokens = live
     good, bad = tmp_path / "good.csv", tmp_path / "bad.csv"
     ids = ws.test_ids()
     good.write_bytes(_csv(ids, np.random.default_rng(5).random(len(ids))))
     bad.write_bytes(b"id,prob\n" + b"".join(f"{i},0.5\n".encode() for i in ids))
+    _sign_in(page, base, tokens["bravo"])  # to follow the link to its own submission afterwards
     page.goto(base + "/submit")
     page.fill("#token", tokens["bravo"])
     page.set_input_files("#file", str(good))

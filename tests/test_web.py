@@ -122,15 +122,44 @@ def test_leaderboard_is_gzipped_for_clients_that_accept_it(site):
     assert "content-encoding" not in refused.headers and refused.json()["board"] == "public"
 
 
+def as_team(token: str) -> dict:
+    return {"authorization": f"Bearer {token}"}
+
+
+def test_a_teams_history_is_seen_by_that_team_only(site):
+    _, store, tokens, client = site
+    for headers in ({}, as_team(tokens["a/b.json"]), as_team("not-a-token")):
+        data = client.get("/teams/alpha.json", headers=headers).json()
+        assert data["submissions"] == [] and data["own"] is False and data["rank"] is not None
+        html = client.get("/teams/alpha", headers=headers).text
+        assert "try 0" not in html and "sign in</a> with its token" in html
+        r = client.get(f"/submissions/{store.submissions('alpha')[0].id}.json", headers=headers)
+        assert r.status_code == 403 and "seen by its team only" in r.json()["error"]
+    assert client.get("/teams/dummy.json").json()["own"] is True  # a baseline is the organiser's reference
+
+
+def test_signing_in_keeps_the_token_in_a_cookie(fresh):
+    _, store, tokens, client = fresh
+    wrong = client.post("/login", data={"token": "nope"})
+    assert wrong.status_code == 401 and "invalid team token" in wrong.text
+    r = client.post("/login", data={"token": tokens["alpha"]}, follow_redirects=False)
+    assert r.status_code == 303 and r.headers["location"] == "/teams/alpha"
+    cookie = r.headers["set-cookie"]
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie.replace("samesite", "SameSite")
+    assert client.get("/teams/alpha.json").json()["own"] is True  # the client keeps the cookie
+    client.post("/logout")
+    assert client.get("/teams/alpha.json").json()["own"] is False
+
+
 def test_team_page_and_twin(site):
-    _, store, _, client = site
-    data = client.get("/teams/alpha.json").json()
+    _, store, tokens, client = site
+    data = client.get("/teams/alpha.json", headers=as_team(tokens["alpha"])).json()
     records = store.submissions("alpha")
     assert [s["id"] for s in data["submissions"]] == [r.id for r in records]
     assert [s["public_score"] for s in data["submissions"]] == [round(r.public_score, 4) for r in records]
     assert data["rank"] == next(r.rank for r in store.leaderboard() if r.team == "alpha")
     assert "final" not in data["submissions"][0] and "private_score" not in data["submissions"][0]
-    html = client.get("/teams/alpha").text
+    html = client.get("/teams/alpha", headers=as_team(tokens["alpha"])).text
     svg = html[html.index("<svg"):html.index("</svg>")]
     assert svg.count('<circle class="pt"') == 2 and svg.count('class="ci"') == 2 and "best" in svg
     assert all(f'href="/submissions/{r.id}"' in html for r in records)
@@ -139,22 +168,23 @@ def test_team_page_and_twin(site):
 
 
 def test_before_finalize_a_submission_shows_its_rounded_primary_score_only(site):
-    _, store, _, client = site
+    _, store, tokens, client = site
     record = store.submissions("alpha")[0]
-    data = client.get(f"/submissions/{record.id}.json").json()
+    data = client.get(f"/submissions/{record.id}.json", headers=as_team(tokens["alpha"])).json()
     assert data["public"] == {k: round(record.public[k], 4) for k in ("roc_auc", "roc_auc_low", "roc_auc_high")}
     assert data["team"] == "alpha" and data["roc"] is None
     assert "private" not in data and "final" not in data
-    html = client.get(f"/submissions/{record.id}").text
+    html = client.get(f"/submissions/{record.id}", headers=as_team(tokens["alpha"])).text
     assert f"{record.public['roc_auc']:.4f}" in html and "The ROC curve is shown after finalize" in html
     for name in ("log_loss", "average_precision", "brier_loss", "accuracy", "Confusion matrix", "<svg"):
         assert name not in html
 
 
 def test_submission_page_and_twin_after_finalize(fresh):
-    ws, store, _, client = fresh
+    ws, store, tokens, client = fresh
     store.finalize()
     record = store.submissions("alpha")[0]
+    client.headers.update(as_team(tokens["alpha"]))
     data = client.get(f"/submissions/{record.id}.json").json()
     assert data["public"] == record.public and data["team"] == "alpha" and data["private"] == record.private
     import pandas as pd
@@ -180,6 +210,7 @@ def test_submission_page_and_twin_after_finalize(fresh):
 def test_roc_ignores_private_predictions(fresh):
     """Two files equal on the Public chips and different on the Private ones draw the same ROC curve."""
     ws, store, _, client = fresh
+    client.headers.update(as_team(store.add_team("probe")))
     a = submit_file(ws, predictions(ws, 7, 0.2, private_seed=1), team="probe", store=store, now=EARLIER)
     b = submit_file(ws, predictions(ws, 7, 0.9, private_seed=2), team="probe", store=store, now=EARLIER)
     assert a.public == b.public
@@ -247,7 +278,7 @@ def _get_routes(app, store) -> list[str]:
             urls.append(f"{route.path}/style.css")
             continue
         if "GET" not in route.methods:
-            assert route.path in ("/api/submissions", "/submit", "/api/validate", "/api/finals"), \
+            assert route.path in ("/api/submissions", "/submit", "/api/validate", "/api/finals", "/login", "/logout"), \
                 f"unchecked route {route.path}"
             continue
         params = list(route.param_convertors)
@@ -301,7 +332,7 @@ def test_no_private_data_on_any_route_until_finalize(fresh):
     assert "Private leaderboard" in html and sum(s in html for s in secret) >= 3  # the check above can see them
     best = store.leaderboard(private=True)[0]
     assert f"{best.score:.4f}" in html
-    team = client.get("/teams/alpha.json").json()
+    team = client.get("/teams/alpha.json", headers=as_team(tokens["alpha"])).json()
     assert all(s["private_score"] is not None for s in team["submissions"])
 
 
@@ -310,10 +341,10 @@ def test_names_and_messages_are_escaped_everywhere(site):
     xss_ids = [r.id for r in store.submissions(XSS)]
     pages = ["/", "/?board=public", team_url(XSS), *[f"/submissions/{i}" for i in xss_ids]]
     for url in pages:
-        html = client.get(url).text
+        html = client.get(url, headers=as_team(tokens[XSS])).text
         assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html, url
         assert "<script" not in html and "onerror=alert" not in html.replace("onerror=alert(2)&gt;", ""), url
-    assert "&lt;img src=x onerror=alert(2)&gt;" in client.get(team_url(XSS)).text
+    assert "&lt;img src=x onerror=alert(2)&gt;" in client.get(team_url(XSS), headers=as_team(tokens[XSS])).text
     csp = client.get("/").headers["content-security-policy"]
     assert "default-src 'none'" in csp and "script" not in csp
     assert client.get("/teams/alpha.json").headers["x-content-type-options"] == "nosniff"
@@ -340,7 +371,7 @@ def test_api_upload_goes_through_submit_file(fresh):
     assert out["best"] in (True, False) and out["quota"]["limit"] == ws.config.daily_quota
     assert (ws.submissions_dir / f"{out['file_sha256']}.csv").read_bytes() == predictions(ws, 11, 0.5)
     assert len(store.submissions()) == n + 1
-    assert client.get(out["url"]).status_code == 200
+    assert client.get(out["url"], headers=as_team(tokens["alpha"])).status_code == 200
 
 
 def test_ladder_shows_the_standing_interval_not_the_submissions_own(real_workspace_path, tmp_path):
@@ -352,7 +383,7 @@ def test_ladder_shows_the_standing_interval_not_the_submissions_own(real_workspa
     ship, no_ship = (int(np.flatnonzero(public & (sol.y_true == label))[0]) for label in (1, 0))
     with Store.open(ws.store_url, ws.rules) as store:
         token = store.add_team("alpha")
-    client = TestClient(make_app(ws, revision_ttl=0))
+    client = TestClient(make_app(ws, revision_ttl=0), headers={"authorization": f"Bearer {token}"})
     replies = []
     for chip in (ship, no_ship):  # one chip above a tied rest: AUC up for a ship, down for a no-ship
         proba = np.full(len(sol.ids), 0.5)

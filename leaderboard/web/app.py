@@ -43,12 +43,12 @@ from functools import lru_cache
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.responses import HTMLResponse, JSONResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.concurrency import run_in_threadpool
 
-from competition.errors import ShipsError, StoreError, StoreUnavailableError
+from competition.errors import AuthError, ShipsError, StoreError, StoreUnavailableError
 from competition.scoring import METRICS
 from leaderboard.store.checks import MAX_ID
 from leaderboard.submit import receipt
@@ -66,6 +66,7 @@ __all__ = ["make_app"]
 
 _HERE = Path(__file__).parent
 _JSON = "application/json"
+SESSION_COOKIE = "ships_token"
 _BOARDS = {"public": False, "private": True}
 _ID = re.compile(r"[0-9]{1,19}")  # a submission id in a URL: never int() of 5000 digits
 
@@ -124,6 +125,7 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
     app.state.site = site
     add_error_handlers(app, site)
     _add_pages(app, site)
+    _add_sign_in(app, site)
     _add_upload(app, site)
     app.include_router(team_api.router)
     app.include_router(pages.router)
@@ -245,14 +247,15 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
         finalized = finalized_at is not None
         try:
             team = site.store.team(decode_name(name))
-            records = site.store.submissions(team.name)
+            own = team.kind == "baseline" or viewer(site, request) == team.name
+            records = site.store.submissions(team.name) if own else []
         except StoreUnavailableError:
             raise
         except StoreError as exc:
             return site.error(request, 404, str(exc))
         row = next((r for r in site.board.rows(revision, finalized) if r.team == team.name), None)
         rules = site.ws.rules
-        view = team_view(team, records, row, rules=rules, finalized=finalized)
+        view = {**team_view(team, records, row, rules=rules, finalized=finalized), "own": own}
         if fmt == "json":
             return _json(view)
         chart = score_chart_svg(score_points(records, rules=rules, finalized=finalized),
@@ -276,6 +279,9 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
         finalized = finalized_at is not None
         try:
             record = site.store.submission(int(text))
+            if record.kind != "baseline" and viewer(site, request) != record.team:
+                return site.error(request, 403, f"submission {record.id} is seen by its team only; sign in at "
+                                                "/login with your team's token (the leaderboard is public)")
             history = site.store.submissions(record.team)
         except StoreUnavailableError:
             raise
@@ -297,6 +303,43 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
     @app.get("/submissions/{submission_id}")
     def submission_html(request: Request, submission_id: str):
         return submission(request, submission_id, "html")
+
+
+def viewer(site: _Site, request: Request) -> str | None:
+    """The team whose token the request carries (``Authorization: Bearer`` or the sign-in cookie), or None."""
+    token = team_api.bearer(request) or request.cookies.get(SESSION_COOKIE)
+    if not token:
+        return None
+    try:
+        return site.store.team_for_token(token)
+    except AuthError:
+        return None
+
+
+def _add_sign_in(app: FastAPI, site: _Site) -> None:
+    """``/login`` keeps a team's token in an HttpOnly cookie so its own pages show its history."""
+
+    @app.get("/login")
+    def login_form(request: Request):
+        return site.render("login.html", json_url=None, team=viewer(site, request), error=None)
+
+    @app.post("/login")
+    async def login(request: Request):
+        form = await request.form(max_files=0, max_fields=2, max_part_size=1024)
+        token = str(form.get("token") or "").strip()
+        try:
+            team = await run_in_threadpool(site.store.team_for_token, token)
+        except AuthError as exc:
+            return site.render("login.html", 401, json_url=None, team=None, error=str(exc))
+        response = RedirectResponse(team_url(team), status_code=303)
+        response.set_cookie(SESSION_COOKIE, token, httponly=True, samesite="strict", max_age=30 * 24 * 3600)
+        return response
+
+    @app.post("/logout")
+    def logout(request: Request):
+        response = RedirectResponse("/", status_code=303)
+        response.delete_cookie(SESSION_COOKIE)
+        return response
 
 
 def _add_upload(app: FastAPI, site: _Site) -> None:
