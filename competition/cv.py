@@ -1,4 +1,4 @@
-"""Cross-validation of any baseline with scikit-learn's splitters and ``cross_validate``.
+"""Cross-validation of any baseline, or a team's own model, with scikit-learn's splitters.
 
 Four ways to split the training chips:
 
@@ -12,31 +12,38 @@ Four ways to split the training chips:
 :func:`competition.folds.plan_folds` decides which: the official folds unless another split or another number
 of folds is asked for, and then it says why the folds are fresh ones.
 
-Folds run in parallel (joblib), each through ``sklearn.model_selection.cross_validate`` on
-its one split, so that a progress callback hears of every finished fold.  The groups are
-passed on to ``fit`` (``params={"groups": ...}``), so a baseline that tunes itself by an
+Folds run in parallel (joblib), each a clone of the estimator fitted on its training chips
+and scored on its test chips, so that a progress callback hears of every finished fold.  Inside
+:func:`dask_backend` the same joblib calls (the folds, and a baseline's inner search) run on a
+Dask distributed cluster instead of local processes, with the same numbers.  The groups are
+passed on to ``fit`` (``fit(X, y, groups=...)``), so a baseline that tunes itself by an
 inner cross-validation keeps that inner split grouped too.  Per-fold metrics are those of
-:mod:`competition.scoring` (no bootstrap inside folds): one vocabulary for CV and submissions.
+:mod:`competition.scoring` (no bootstrap inside folds): one vocabulary for CV and submissions;
+:func:`score_out_of_fold` adds the pooled out-of-fold metrics with group-bootstrap intervals.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.model_selection import StratifiedGroupKFold, cross_validate
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedGroupKFold
 
 from competition.errors import ParameterError
 from competition.folds import (CV_KINDS, GROUPED_CV_KINDS, LEAKY_CV_KINDS, FoldPlan, check_leaky_n_splits,
                                check_n_splits, make_splitter, plan_folds)
-from competition.scoring import METRICS, score_predictions
+from competition.scoring import METRICS, ScoreReport, score_predictions
 
 __all__ = ["CV_KINDS", "LEAKY_CV_KINDS", "CVResult", "FoldResult", "FoldPlan", "check_n_splits", "plan_folds",
-           "make_splitter", "cross_validate_model", "cross_validate_plan"]  # the splitter side comes from competition.folds
+           "make_splitter", "cross_validate_model", "cross_validate_plan", "score_out_of_fold", "connect_scheduler",
+           "dask_backend"]  # the splitter side comes from competition.folds
 
 @dataclass(frozen=True)
 class FoldResult:
@@ -73,6 +80,9 @@ class CVResult:
         True when the folds were the workspace's official ones (``folds`` was given).
     fresh_folds_reason : str
         Why fresh folds were used instead of the official ones (see :class:`FoldPlan`); "" otherwise.
+    out_of_fold : ScoreReport or None
+        Every metric of the pooled out-of-fold predictions with its group-bootstrap interval
+        (see :func:`score_out_of_fold`); None until computed.
     """
 
     cv: str
@@ -86,6 +96,7 @@ class CVResult:
     std: dict[str, float] = field(init=False)
     official_folds: bool = False
     fresh_folds_reason: str = ""
+    out_of_fold: ScoreReport | None = None
 
     def __post_init__(self):
         values = {name: np.array([f.metrics[name] for f in self.folds], dtype=float) for name in METRICS}
@@ -113,6 +124,7 @@ class CVResult:
                        "fit_time": round(f.fit_time, 3), "score_time": round(f.score_time, 3)} for f in self.folds],
             "mean": {k: _none(v) for k, v in self.mean.items()},
             "std": {k: _none(v) for k, v in self.std.items()},
+            "out_of_fold": None if self.out_of_fold is None else self.out_of_fold.to_dict(),
         }
 
 
@@ -216,28 +228,76 @@ def cross_validate_plan(estimator, X: np.ndarray, y: np.ndarray, plan: FoldPlan,
     return replace(result, fresh_folds_reason=plan.reason)
 
 
+def score_out_of_fold(result: CVResult, groups: np.ndarray, *, n_bootstrap: int = 1000, random_state=0) -> CVResult:
+    """``result`` with ``out_of_fold``: every metric of its pooled out-of-fold predictions and their intervals.
+
+    The intervals resample whole ``groups`` (the acquisition days, as for a scored
+    submission), so near-copies of one ship never count as independent evidence.
+    """
+    y_proba = np.clip(result.y_proba, 0.0, 1.0)
+    report = score_predictions(result.y_true, y_proba, groups=np.asarray(groups), n_bootstrap=n_bootstrap,
+                               random_state=random_state)
+    return replace(result, out_of_fold=report)
+
+
+def connect_scheduler(address: str, *, timeout: float = 5.0, name: str = "scheduler"):
+    """A ``distributed.Client`` of the Dask scheduler at ``address``, with at least one worker.
+
+    Raises
+    ------
+    ParameterError
+        Before any work, when no scheduler answers at ``address`` within ``timeout`` seconds,
+        the address is malformed, or the scheduler has no worker.
+    """
+    from distributed import Client
+
+    fix = (f"start one with `dask scheduler` and its workers with `dask worker {address}`, or leave out {name} "
+           "to run on this machine")
+    try:
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ParameterError(f"{name} {address!r}: no Dask scheduler answered within {timeout:g} s ({exc}); expected "
+                             f"the address of a running scheduler, e.g. tcp://HOST:8786; {fix}") from exc
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except TimeoutError as exc:
+        client.close()
+        raise ParameterError(f"{name} {address!r}: the Dask scheduler has no worker after {timeout:g} s; {fix}") from exc
+    return client
+
+
+@contextmanager
+def dask_backend(client) -> Iterator[int]:
+    """Within it, joblib (the folds, a baseline's inner search) runs on the Dask cluster of ``client``.
+
+    Yields the number of worker threads of the cluster.  Pass ``n_jobs=-1`` to
+    :func:`cross_validate_model` to use all of them.
+    """
+    from joblib import parallel_config
+
+    with parallel_config(backend="dask", n_jobs=-1, client=client, wait_for_workers_timeout=30):
+        yield sum(client.nthreads().values())
+
+
 def _run_fold(estimator, X, y, groups, k: int, train: np.ndarray, test: np.ndarray, keep: bool):
-    """Fit and score one fold with scikit-learn's ``cross_validate``; return it with its predictions."""
-    scorer = _FoldScorer()
-    out = cross_validate(estimator, X, y, cv=[(train, test)], scoring=scorer, return_estimator=True,
-                         params=None if groups is None else {"groups": groups}, n_jobs=1, error_score="raise")
-    metrics = {name: float(out[f"test_{name}"][0]) for name in METRICS}
-    fold = FoldResult(fold=k, n_train=len(train), n_test=len(test), metrics=metrics,
-                      fit_time=float(out["fit_time"][0]), score_time=float(out["score_time"][0]),
-                      estimator=out["estimator"][0] if keep else None)
-    return fold, scorer.y_proba_
+    """Fit a clone on the training chips, predict and score the test chips; return the fold and its predictions.
 
-
-class _FoldScorer:
-    """Multi-metric scorer for ``cross_validate``; keeps the fold's predictions it computed."""
-
-    def __call__(self, estimator, X, y_true) -> dict[str, float]:
-        proba = np.asarray(estimator.predict_proba(X))
-        if proba.ndim != 2 or proba.shape != (len(X), 2):
-            raise ParameterError(f"{type(estimator).__name__}.predict_proba returned shape {proba.shape}; "
-                                 f"expected ({len(X)}, 2)")
-        self.y_proba_ = proba[:, 1].astype(np.float64)
-        return score_predictions(y_true, np.clip(self.y_proba_, 0.0, 1.0), n_bootstrap=0).metrics
+    No joblib call of its own, so that within :func:`dask_backend` only the estimator's
+    inner search (if any) fans out to the cluster.
+    """
+    fitted = clone(estimator)
+    start = time.perf_counter()
+    fitted.fit(X[train], y[train], **({} if groups is None else {"groups": groups[train]}))
+    fit_time = time.perf_counter() - start
+    proba = np.asarray(fitted.predict_proba(X[test]))
+    if proba.ndim != 2 or proba.shape != (len(test), 2):
+        raise ParameterError(f"{type(fitted).__name__}.predict_proba returned shape {proba.shape}; "
+                             f"expected ({len(test)}, 2)")
+    y_proba = proba[:, 1].astype(np.float64)
+    metrics = score_predictions(y[test], np.clip(y_proba, 0.0, 1.0), n_bootstrap=0).metrics
+    fold = FoldResult(fold=k, n_train=len(train), n_test=len(test), metrics=metrics, fit_time=fit_time,
+                      score_time=time.perf_counter() - start - fit_time, estimator=fitted if keep else None)
+    return fold, y_proba
 
 
 def _collect(cv: str, n_splits: int, description: str, splits, y, results, official: bool) -> CVResult:
