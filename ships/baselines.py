@@ -162,14 +162,12 @@ def _bar_label(name: str, plan, scheduler: str | None) -> str:
 
 def _open_source(ctx: typer.Context, workspace: Path, data: Path | None):
     """The team's folder of ``--data``, or the workspace; both given explicitly is an error."""
-    from click.core import ParameterSource
-
     from competition.errors import ParameterError
     from competition.public import PublicData
 
     if data is None:
         return open_workspace(workspace)
-    if ctx.get_parameter_source("workspace") is ParameterSource.COMMANDLINE:
+    if getattr(ctx.get_parameter_source("workspace"), "name", None) == "COMMANDLINE":  # typer may vendor click
         raise ParameterError("--data and --workspace are exclusive; pass --data DIR for your team's downloaded folder, "
                              "or --workspace DIR for the organiser's workspace")
     return PublicData.open(data)
