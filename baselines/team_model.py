@@ -73,6 +73,9 @@ class TeamModel:
         call = f"make_estimator(random_state={random_state!r})"
         with users_code(self.path, f"in {call}"):
             estimator = make(random_state=random_state, **params)
+        if isinstance(estimator, type):
+            raise ModelError(f"{self.path}: {call} returned the class {estimator.__name__}, not an estimator; "
+                             f"return an instance, e.g. {estimator.__name__}(...)")
         missing = [m for m in ("fit", "predict_proba") if not callable(getattr(estimator, m, None))]
         if missing:
             raise ModelError(f"{self.path}: {call} returned {type(estimator).__name__}, which has no "

@@ -154,6 +154,8 @@ BAD_MODELS = [
     ("def make_estimator(random_state=0):\n    return _helper()\n\n\ndef _helper():\n    raise ValueError('no GPU')\n",
      ["your model raised ValueError in make_estimator(random_state=0)", 'model.py", line 2, in make_estimator',
       'model.py", line 6, in _helper', "ValueError: no GPU"]),
+    ("from sklearn.svm import SVC\n\n\ndef make_estimator(random_state=0):\n    return SVC\n",
+     ["make_estimator(random_state=0) returned the class SVC, not an estimator; return an instance, e.g. SVC(...)"]),
     ("from sklearn.svm import LinearSVC\n\n\ndef make_estimator(random_state=0):\n    return LinearSVC()\n",
      ["make_estimator(random_state=0) returned LinearSVC, which has no predict_proba", "CalibratedClassifierCV"]),
     (_DUMMY + "class M(DummyClassifier):\n    def fit(self, X, y):\n        return self.fit_pixels(X)\n\n"
