@@ -3,7 +3,8 @@
 What ``ships cv``, ``ships baseline run``, ``ships demo``, ``ships detect --model NAME`` and the
 benchmarks do with a baseline, or with a team's own model (:mod:`baselines.team_model`), as
 library functions.  Only public files are read: the workspace's ``public/`` folder, or a
-team's copy of it (:class:`competition.public.PublicData`, wherever ``ws`` is taken below).  The cross-validation uses the workspace's official folds unless the caller's
+team's copy of it (:class:`competition.public.PublicData`, wherever ``ws`` is taken below).
+The cross-validation uses the official folds unless the caller's
 :class:`~competition.folds.FoldPlan` says otherwise (see :func:`plan_cv`).
 
 Nothing here prints: fold progress goes to a ``progress(done, total)`` callback and each step
@@ -135,7 +136,7 @@ def fit_estimator(ws, make: MakeEstimator, *, seed: int | None = None, n_jobs: i
 
     The groups go to ``fit``, so a baseline that tunes itself keeps its inner split grouped;
     an inner search runs ``n_jobs`` jobs (on the Dask cluster within
-    :func:`competition.cv.dask_backend`).
+    :func:`competition.cluster.dask_backend`).
     """
     from joblib import parallel_config
 

@@ -4,7 +4,7 @@ The same call (:func:`baselines.workflow.cross_validate_baseline`, the official 
 grouped nested search of C inside each fold) runs
 
 1. with joblib's default backend, ``n_jobs`` local processes (loky), and
-2. inside :func:`competition.cv.dask_backend` on a ``distributed.LocalCluster`` of as many
+2. inside :func:`competition.cluster.dask_backend` on a ``distributed.LocalCluster`` of as many
    worker processes, one thread each, on 127.0.0.1;
 
 both in this process, alternating, ``--repeat`` times each.  The cluster is started once and
@@ -50,7 +50,7 @@ def bench(ws, n_jobs: int, repeat: int) -> list[str]:
     from distributed import LocalCluster
 
     from baselines.workflow import load_train_part
-    from competition.cv import connect_scheduler, dask_backend
+    from competition.cluster import connect_scheduler, dask_backend
 
     train = load_train_part(ws)
     start = time.perf_counter()
@@ -78,7 +78,8 @@ def bench(ws, n_jobs: int, repeat: int) -> list[str]:
             f"inner search in each fold; ROC AUC {ref.mean['roc_auc']:.4f} on both (identical out-of-fold "
             "predictions)", "",
             "| backend | runs (s) | median (s) |", "|---|---|---:|",
-            f"| joblib loky, n_jobs={n_jobs} | {', '.join(f'{t:.1f}' for t in local)} | {statistics.median(local):.1f} |",
+            f"| joblib loky, n_jobs={n_jobs} | {', '.join(f'{t:.1f}' for t in local)} | "
+            f"{statistics.median(local):.1f} |",
             f"| Dask LocalCluster, {n_jobs} workers x 1 thread | {', '.join(f'{t:.1f}' for t in dask)} | "
             f"{statistics.median(dask):.1f} |",
             f"| ratio Dask / local | | {ratio:.2f} (goal <= 1.10: {goal}) |", "",

@@ -14,8 +14,8 @@ of folds is asked for, and then it says why the folds are fresh ones.
 
 Folds run in parallel (joblib), each a clone of the estimator fitted on its training chips
 and scored on its test chips, so that a progress callback hears of every finished fold.  Inside
-:func:`dask_backend` the same joblib calls (the folds, and a baseline's inner search) run on a
-Dask distributed cluster instead of local processes, with the same numbers.  The groups are
+:func:`competition.cluster.dask_backend` the same joblib calls (the folds, and a baseline's
+inner search) run on a Dask distributed cluster instead of local processes, with the same numbers.  The groups are
 passed on to ``fit`` (``fit(X, y, groups=...)``), so a baseline that tunes itself by an
 inner cross-validation keeps that inner split grouped too.  Per-fold metrics are those of
 :mod:`competition.scoring` (no bootstrap inside folds): one vocabulary for CV and submissions;
@@ -27,8 +27,7 @@ from __future__ import annotations
 import inspect
 import math
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -42,8 +41,8 @@ from competition.folds import (CV_KINDS, GROUPED_CV_KINDS, LEAKY_CV_KINDS, FoldP
 from competition.scoring import METRICS, ScoreReport, score_predictions
 
 __all__ = ["CV_KINDS", "LEAKY_CV_KINDS", "CVResult", "FoldResult", "FoldPlan", "check_n_splits", "plan_folds",
-           "make_splitter", "cross_validate_model", "cross_validate_plan", "score_out_of_fold", "connect_scheduler",
-           "dask_backend"]  # the splitter side comes from competition.folds
+           "make_splitter", "cross_validate_model", "cross_validate_plan", "score_out_of_fold"]
+# the splitter side comes from competition.folds
 
 @dataclass(frozen=True)
 class FoldResult:
@@ -240,50 +239,11 @@ def score_out_of_fold(result: CVResult, groups: np.ndarray, *, n_bootstrap: int 
     return replace(result, out_of_fold=report)
 
 
-def connect_scheduler(address: str, *, timeout: float = 5.0, name: str = "scheduler"):
-    """A ``distributed.Client`` of the Dask scheduler at ``address``, with at least one worker.
-
-    Raises
-    ------
-    ParameterError
-        Before any work, when no scheduler answers at ``address`` within ``timeout`` seconds,
-        the address is malformed, or the scheduler has no worker.
-    """
-    from distributed import Client
-
-    fix = (f"start one with `dask scheduler` and its workers with `dask worker {address}`, or leave out {name} "
-           "to run on this machine")
-    try:
-        client = Client(address, timeout=timeout, set_as_default=False)
-    except (OSError, TimeoutError, ValueError) as exc:
-        raise ParameterError(f"{name} {address!r}: no Dask scheduler answered within {timeout:g} s ({exc}); expected "
-                             f"the address of a running scheduler, e.g. tcp://HOST:8786; {fix}") from exc
-    try:
-        client.wait_for_workers(1, timeout=timeout)
-    except TimeoutError as exc:
-        client.close()
-        raise ParameterError(f"{name} {address!r}: the Dask scheduler has no worker after {timeout:g} s; {fix}") from exc
-    return client
-
-
-@contextmanager
-def dask_backend(client) -> Iterator[int]:
-    """Within it, joblib (the folds, a baseline's inner search) runs on the Dask cluster of ``client``.
-
-    Yields the number of worker threads of the cluster.  Pass ``n_jobs=-1`` to
-    :func:`cross_validate_model` to use all of them.
-    """
-    from joblib import parallel_config
-
-    with parallel_config(backend="dask", n_jobs=-1, client=client, wait_for_workers_timeout=30):
-        yield sum(client.nthreads().values())
-
-
 def _run_fold(estimator, X, y, groups, k: int, train: np.ndarray, test: np.ndarray, keep: bool):
     """Fit a clone on the training chips, predict and score the test chips; return the fold and its predictions.
 
-    No joblib call of its own, so that within :func:`dask_backend` only the estimator's
-    inner search (if any) fans out to the cluster.
+    No joblib call of its own, so that on a Dask cluster (:func:`competition.cluster.dask_backend`)
+    only the estimator's inner search, if any, fans out to the workers.
     """
     fitted = clone(estimator)
     start = time.perf_counter()

@@ -142,11 +142,11 @@ def _check_weights(name: str, params: dict, weights: str | None) -> None:
 
 @contextmanager
 def on_cluster(scheduler: str | None, n_jobs: int | None):
-    """joblib's backend for the work, and its n_jobs: the Dask cluster of ``--scheduler`` (connected first), or local."""
+    """joblib's backend for the work and its n_jobs: the cluster of ``--scheduler`` (connected first), or local."""
     if scheduler is None:
         yield 1 if n_jobs is None else n_jobs
         return
-    from competition.cv import connect_scheduler, dask_backend
+    from competition.cluster import connect_scheduler, dask_backend
 
     client = connect_scheduler(scheduler, name="--scheduler")
     try:
@@ -193,7 +193,7 @@ def cv_command(
     tracking_uri: TrackingOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Cross-validate a baseline or your own model on the official folds: every metric per fold, mean ± std, intervals."""
+    """Cross-validate a baseline or your own model on the official folds: metrics per fold, mean ± std, intervals."""
     from baselines.resolve import resolve_factory
     from baselines.workflow import cross_validate_estimator, fit_estimator, load_train_part, plan_cv, write_predictions
 

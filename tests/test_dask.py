@@ -118,7 +118,7 @@ def test_logreg_cv_on_the_cluster_gives_the_local_numbers(scheduler, small_works
 
 def test_the_library_on_the_cluster_gives_the_local_predictions(scheduler, small_workspace):
     from baselines.workflow import cross_validate_baseline, fit_baseline
-    from competition.cv import connect_scheduler, dask_backend
+    from competition.cluster import connect_scheduler, dask_backend
     from competition.workspace import Workspace
 
     ws = Workspace.open(small_workspace)
@@ -176,7 +176,9 @@ def test_baseline_run_on_the_cluster_writes_the_local_submission(scheduler, smal
 
 @pytest.mark.parametrize("address, message", [
     ("tcp://127.0.0.1:{port}", "Error: --scheduler 'tcp://127.0.0.1:{port}': no Dask scheduler answered within 5 s"),
-    ("nope://127.0.0.1:{port}", "Error: --scheduler 'nope://127.0.0.1:{port}': no Dask scheduler answered"),
+    ("nope://127.0.0.1:{port}", "Error: --scheduler 'nope://127.0.0.1:{port}' is not the address of a Dask scheduler "
+                                "(unknown address scheme 'nope'"),
+    ("localhost", "Error: --scheduler 'localhost' is not the address of a Dask scheduler (missing port number"),
 ])
 def test_an_unreachable_scheduler_fails_before_any_work(small_workspace, tmp_path, address, message):
     port = _free_port()  # nothing listens there
@@ -186,6 +188,6 @@ def test_an_unreachable_scheduler_fails_before_any_work(small_workspace, tmp_pat
                                   "--tracking-uri", f"sqlite:///{tracking}"])
     assert result.exit_code == 1 and isinstance(result.exception, SystemExit), result.output
     assert message.format(port=port) in result.output
-    assert "start one with `dask scheduler`" in result.output
+    assert "start one with `dask scheduler`" in result.output or "expected tcp://HOST:PORT" in result.output
     assert "folds" not in result.output and not tracking.exists()  # no training, no MLflow run
     assert time.perf_counter() - start < 30

@@ -111,7 +111,8 @@ def test_predict_test_writes_a_valid_submission(small_workspace, team_folder, tm
     assert result.exit_code == 0, result.output
     assert f"Test predictions written to {out_file}" in result.output
     n_train = len((team_folder / "train.csv").read_text().splitlines()) - 1
-    assert f"Out of fold, all {n_train} chips pooled: roc_auc" in result.output and "resamples of whole groups" in result.output
+    assert f"Out of fold, all {n_train} chips pooled: roc_auc" in result.output
+    assert "resamples of whole groups" in result.output
     lines = out_file.read_text().splitlines()
     assert lines[0] == "id,ship"
     test_ids = (team_folder / "test.csv").read_text().split()[1:]
@@ -165,13 +166,15 @@ BAD_MODELS = [
     (_DUMMY + "class M(DummyClassifier):\n    def predict_proba(self, X):\n        raise MemoryError('too big')\n\n\n"
      "def make_estimator(random_state=0):\n    return M()\n",
      ["your model raised MemoryError in predict_proba", 'model.py", line 7, in predict_proba']),
-    (_DUMMY + "class M(DummyClassifier):\n    def predict_proba(self, X):\n        return super().predict_proba(X)[:, 1]\n\n\n"
+    (_DUMMY + "class M(DummyClassifier):\n    def predict_proba(self, X):\n"
+     "        return super().predict_proba(X)[:, 1]\n\n\n"
      "def make_estimator(random_state=0):\n    return M()\n",
      ["your model's predict_proba returned shape (", ",) for ", "chips; expected (", ", 2): column 0 the probability"]),
     (_DUMMY + "class M(DummyClassifier):\n    def predict_proba(self, X):\n        p = super().predict_proba(X)\n"
      "        p[2] = np.nan\n        return p\n\n\ndef make_estimator(random_state=0):\n    return M()\n",
      ["your model's predict_proba returned NaN or infinite values in 1 of", "(first: row 2, [nan, nan])"]),
-    (_DUMMY + "class M(DummyClassifier):\n    def predict_proba(self, X):\n        return super().predict_proba(X) * 3\n\n\n"
+    (_DUMMY + "class M(DummyClassifier):\n    def predict_proba(self, X):\n"
+     "        return super().predict_proba(X) * 3\n\n\n"
      "def make_estimator(random_state=0):\n    return M()\n",
      ["your model's predict_proba returned values outside [0, 1] in", "expected probabilities"]),
 ]
@@ -195,8 +198,10 @@ def test_a_bad_model_file_exits_1_with_the_reason(team_folder, tmp_path, source,
     (["cv", "mymodel"], "Error: unknown model 'mymodel'; expected one of: dummy, logreg, knn, xgboost, cnn, vgg16; "
                         "or the path of your own model file, a .py that defines make_estimator(random_state)"),
     (["cv", str(EXAMPLE), "--data", "{folder}", "-w", "{folder}"], "Error: --data and --workspace are exclusive"),
-    (["cv", str(EXAMPLE), "--data", "{folder}/nowhere"], "nowhere: no such folder; pass the folder your team downloaded"),
-    (["cv", str(EXAMPLE), "--data", "{empty}"], "not a competition data folder, missing train.csv, folds.csv, test.csv"),
+    (["cv", str(EXAMPLE), "--data", "{folder}/nowhere"],
+     "nowhere: no such folder; pass the folder your team downloaded"),
+    (["cv", str(EXAMPLE), "--data", "{empty}"],
+     "not a competition data folder, missing train.csv, folds.csv, test.csv"),
 ])
 def test_bad_arguments_exit_1_with_the_reason(team_folder, tmp_path, args, message):
     (tmp_path / "empty").mkdir()
@@ -233,7 +238,8 @@ def test_check_proba_accepts_probabilities_only():
     ok = check_proba([[0.25, 0.75], [1.0, 0.0]], 2, "m.py")
     assert ok.dtype == np.float64 and ok.tolist() == [[0.25, 0.75], [1.0, 0.0]]
     for bad, message in [([[0.5, 0.5]], "shape (1, 2) for 2 chips"), ([["a", "b"], ["c", "d"]], "not numbers"),
-                         ([[0.5, np.inf], [0.5, 0.5]], "NaN or infinite"), ([[-0.1, 1.1], [0.5, 0.5]], "outside [0, 1]")]:
+                         ([[0.5, np.inf], [0.5, 0.5]], "NaN or infinite"),
+                         ([[-0.1, 1.1], [0.5, 0.5]], "outside [0, 1]")]:
         with pytest.raises(ModelError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
             check_proba(bad, 2, "m.py")
 
