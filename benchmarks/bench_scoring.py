@@ -31,7 +31,7 @@ from sklearn.metrics import confusion_matrix, roc_auc_score
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from competition.data import load_bundled, make_groups  # noqa: E402
-from competition.scoring import METRICS, score_predictions  # noqa: E402
+from competition.scoring import INTERVALS, METRICS, score_predictions  # noqa: E402
 from competition.split import make_split  # noqa: E402
 
 GOAL_S = 0.3
@@ -116,12 +116,17 @@ def bench_bootstrap(repeat: int, n_bootstrap: int = 1000) -> None:
         naive = timed(lambda: naive_loop(yy, pp, gg, n_bootstrap), max(1, repeat // 3))
         print(f"{part:>7} {len(yy):>6} {len(np.unique(gg)):>6} {point:>8.4f} {whole:>17.4f} {boot:>12.4f} "
               f"{boot / GOAL_S:>11.2f}x {naive:>13.3f} {naive / boot:>11.1f}x")
-    report = score_predictions(y, p, groups=groups, n_bootstrap=n_bootstrap)
+    report = score_predictions(y, p, groups=groups, n_bootstrap=n_bootstrap, interval="percentile")
     naive = np.quantile(naive_loop(y, p, groups, n_bootstrap), [0.025, 0.975])
     low, high = report.intervals["roc_auc"]
-    print(f"\nroc_auc on the test set: {report.metrics['roc_auc']:.4f}, 95% interval [{low:.4f}, {high:.4f}] "
+    print(f"\nroc_auc on the test set: {report.metrics['roc_auc']:.4f}, 95% percentile interval [{low:.4f}, {high:.4f}] "
           f"(naive loop, same seed: [{naive[0]:.4f}, {naive[1]:.4f}]), "
           f"{report.n_bootstrap_used}/{n_bootstrap} resamples used; {len(METRICS)} metrics per resample")
+    for method in INTERVALS:
+        whole = timed(lambda: score_predictions(y, p, groups=groups, n_bootstrap=n_bootstrap, interval=method), repeat)
+        low, high = score_predictions(y, p, groups=groups, n_bootstrap=n_bootstrap, interval=method).intervals["roc_auc"]
+        print(f"interval={method:>11}: {whole:.4f} s with {n_bootstrap} resamples ({whole / GOAL_S:.2f}x the goal), "
+              f"roc_auc [{low:.4f}, {high:.4f}]")
 
 
 def main() -> None:

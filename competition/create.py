@@ -19,7 +19,7 @@ import pandas as pd
 from competition.config import Config, parse_config, scoring_sha256, write_config
 from competition.data import Chips, load_bundled, make_groups
 from competition.errors import ConfigError, ParameterError, WorkspaceError
-from competition.split import make_ids, make_split
+from competition.split import SPLIT_ALGORITHM, make_ids, make_split
 from competition.workspace import Workspace, sha256_file
 
 __all__ = ["init_workspace"]
@@ -73,7 +73,7 @@ def init_workspace(root: Path, *, chips: Chips | None = None, seed: int = 0, for
     split = make_split(chips.y, groups, test_size=config.test_size, public_fraction=config.public_fraction,
                        n_splits=config.n_splits, random_state=config.seed)
     split_key = (f"{chips.data_hash()}:{config.seed}:{config.test_size}:{config.public_fraction}:"
-                 f"{config.group_by}:{config.n_splits}")
+                 f"{config.group_by}:{config.n_splits}:{SPLIT_ALGORITHM}")
     config = replace(config, data_sha256=chips.data_hash(),
                      split_hash=hashlib.sha256(split_key.encode()).hexdigest()[:12])
     ids = make_ids(chips.X, salt=split_key)

@@ -16,6 +16,7 @@ __all__ = [
     "ParameterError",
     "StoreError",
     "ClosedError",
+    "StoreUnavailableError",
     "QuotaError",
     "AuthError",
     "TrackingError",
@@ -49,6 +50,10 @@ class StoreError(ShipsError):
 
 class ClosedError(StoreError):
     """The competition no longer accepts this action (the deadline passed, or it was finalized)."""
+
+
+class StoreUnavailableError(StoreError):
+    """The store cannot be reached, or stayed locked past its busy timeout; nothing was changed: try again."""
 
 
 class QuotaError(StoreError):

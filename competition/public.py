@@ -30,8 +30,9 @@ from competition.errors import DataError
 __all__ = ["TrainData", "TestData", "PublicData", "REQUIRED_FILES", "TEAM_FOLDER_FIX"]
 
 REQUIRED_FILES = ("train.csv", "folds.csv", "test.csv")
-TEAM_FOLDER_FIX = ("pass the folder your team downloaded (a copy of the workspace's public/ folder: train.csv, "
-                   "folds.csv, test.csv, train/ and test/), or --workspace DIR on the organiser's machine")
+TEAM_FOLDER_FIX = ("pass the folder your team downloaded with `ships download` (./shipsnet-data by default; a copy "
+                   "of the workspace's public/: train.csv, folds.csv, test.csv, train/ and test/), or --workspace DIR "
+                   "on the organiser's machine")
 
 
 @dataclass(frozen=True)

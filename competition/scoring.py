@@ -3,31 +3,33 @@
 Pure functions of arrays: no file, no printing, no tracking.  Every metric is a
 :class:`Metric` (in the manner of ramp-workflow's score types) that knows its
 name, direction, bounds and display precision.  Point values come from
-scikit-learn; the 95% intervals come from a percentile bootstrap that resamples
-whole groups, computed for all resamples at once with matrix operations.
+scikit-learn; the 95% intervals come from a bootstrap that resamples
+whole groups, computed for all resamples at once with matrix operations
+(:mod:`competition.bootstrap`); the default interval is the studentized bootstrap
+(bootstrap-t), whose coverage ``benchmarks/bench_coverage.py`` measures.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from types import MappingProxyType
 
 import numpy as np
-from scipy import sparse
 from sklearn import metrics as skm
 
+from competition.bootstrap import INTERVALS, bootstrap_metrics, group_tables, jackknife_metrics, make_interval
+from competition.bootstrap import resample_metrics
 from competition.errors import ParameterError
 from competition.validation import validate_submission  # re-exported: part of scoring's API
 
-__all__ = ["CLIP", "METRICS", "THRESHOLD", "Metric", "ScoreReport",
+__all__ = ["CLIP", "INTERVALS", "METRICS", "THRESHOLD", "Metric", "ScoreReport",
            "score_predictions", "validate_submission"]
 
 THRESHOLD = 0.5  # a chip with y_proba >= THRESHOLD is predicted a ship
 CLIP = 1e-15  # log loss clips probabilities to [CLIP, 1 - CLIP]
-_CHUNK_CELLS = 2**21  # bootstrap resamples are processed in chunks of about this many matrix cells
 
 
 @dataclass(frozen=True)
@@ -110,7 +112,8 @@ class ScoreReport:
     metrics : dict of str to float
         Point value of every metric of ``METRICS`` (NaN where undefined).
     intervals : dict of str to (float, float)
-        Percentile bootstrap interval of every metric; (NaN, NaN) without resamples.
+        Group-bootstrap interval of every metric, by the method ``interval``; (NaN, NaN)
+        without resamples or where the metric is undefined.
     confusion : ndarray of int, shape (2, 2)
         ``[[tn, fp], [fn, tp]]`` at ``THRESHOLD``.
     n, n_positive, n_groups : int
@@ -120,6 +123,13 @@ class ScoreReport:
     n_bootstrap_used : int
         Resamples holding both classes, those used for roc_auc and average_precision.
     confidence : float
+    interval : str
+        The interval method, one of ``INTERVALS``.
+    replicates : dict of str to ndarray of shape (n_bootstrap,)
+        Every metric on each resample (NaN where undefined).  The resamples depend only on the
+        groups and ``random_state``, so two sets of predictions scored on the same chips with
+        the same seed share them: the difference of their replicates is the paired bootstrap
+        distribution of the difference of their scores.
     """
 
     metrics: dict[str, float]
@@ -131,6 +141,8 @@ class ScoreReport:
     n_bootstrap: int
     n_bootstrap_used: int
     confidence: float
+    interval: str = "studentized"
+    replicates: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, float | int | None]:
         """Flat JSON-able dict: ``NAME``, ``NAME_low``, ``NAME_high``, tn, fp, fn, tp, n, n_positive, n_groups.
@@ -147,7 +159,6 @@ class ScoreReport:
         return out
 
 
-
 def score_predictions(
     y_true: np.ndarray,
     y_proba: np.ndarray,
@@ -156,8 +167,9 @@ def score_predictions(
     n_bootstrap: int = 1000,
     confidence: float = 0.95,
     random_state: int | None = 0,
+    interval: str = "studentized",
 ) -> ScoreReport:
-    """Every metric of ``METRICS`` with a percentile bootstrap interval that resamples whole groups.
+    """Every metric of ``METRICS`` with a bootstrap interval that resamples whole groups.
 
     Parameters
     ----------
@@ -174,6 +186,11 @@ def score_predictions(
         Coverage of the interval, in (0, 1).
     random_state : int or None
         Seed of the resampling; the same seed gives the same intervals.
+    interval : {"studentized", "bca", "percentile"}
+        ``studentized`` (default): the bootstrap-t, each resample divided by its own
+        delta-method standard error; ``bca``: bias-corrected and accelerated
+        percentiles (group jackknife); ``percentile``: plain percentiles.  All are
+        clipped to the metric's bounds; see :mod:`competition.bootstrap`.
 
     Returns
     -------
@@ -185,7 +202,8 @@ def score_predictions(
     ------
     ParameterError
         If the arrays have different lengths or are empty, y_true holds values
-        other than 0 and 1, y_proba values outside [0, 1], or an argument is out of range.
+        other than 0 and 1, y_proba values outside [0, 1], or an argument is out of range
+        (``interval`` not one of ``INTERVALS``).
 
     Examples
     --------
@@ -199,16 +217,18 @@ def score_predictions(
     (2, 1, True)
     """
     y_true, y_proba, codes = _check_inputs(y_true, y_proba, groups, n_bootstrap, confidence)
+    if interval not in INTERVALS:
+        raise ParameterError(f"interval={interval!r} is invalid; expected one of {', '.join(map(repr, INTERVALS))}")
     n_groups = int(codes.max()) + 1
     metrics = {name: metric(y_true, y_proba) for name, metric in METRICS.items()}
     confusion = skm.confusion_matrix(y_true, (y_proba >= THRESHOLD).astype(np.int64), labels=[0, 1])
-    values = _bootstrap(y_true, y_proba, codes, n_groups, int(n_bootstrap), random_state)
-    alpha = (1.0 - confidence) / 2.0
-    intervals = {name: _percentiles(values[name], alpha) for name in METRICS}
+    values, intervals = _bootstrap(y_true, y_proba, codes, n_groups, int(n_bootstrap), confidence, interval,
+                                   random_state)
     return ScoreReport(
         metrics=metrics, intervals=intervals, confusion=confusion, n=len(y_true), n_positive=int(y_true.sum()),
         n_groups=n_groups, n_bootstrap=int(n_bootstrap), confidence=float(confidence),
-        n_bootstrap_used=int(np.isfinite(values["roc_auc"]).sum()),  # resamples holding both classes
+        n_bootstrap_used=int(np.isfinite(values["roc_auc"]).sum()), interval=interval,  # both classes
+        replicates={name: np.asarray(values[name], dtype=np.float64) for name in METRICS},
     )
 
 
@@ -237,86 +257,21 @@ def _check_inputs(y_true, y_proba, groups, n_bootstrap, confidence) -> tuple[np.
     return y_true.astype(np.int64), y_proba, np.unique(groups, return_inverse=True)[1].ravel()
 
 
-def _percentiles(values: np.ndarray, alpha: float) -> tuple[float, float]:
-    """(low, high) percentiles of the finite values; (NaN, NaN) if there are none."""
-    values = values[np.isfinite(values)]
-    if not len(values):
-        return math.nan, math.nan
-    low, high = np.quantile(values, [alpha, 1.0 - alpha])
-    return float(low), float(high)
-
-
 def _bootstrap(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int, n_bootstrap: int,
-               random_state: int | None) -> dict[str, np.ndarray]:
-    """Every metric on ``n_bootstrap`` group resamples: {name: (n_bootstrap,)}, NaN where undefined.
-
-    A resample draws ``n_groups`` groups with replacement; group g drawn c_g
-    times gives each of its chips the weight c_g, so a resample is a row of
-    group counts C (B, G) and every weighted sum over chips is a product with
-    a per-group matrix: (B, G) @ (G, k).
-    """
+               confidence: float, method: str, random_state: int | None
+               ) -> tuple[dict[str, np.ndarray], dict[str, tuple[float, float]]]:
+    """Every metric on ``n_bootstrap`` group resamples {name: (B,)} (NaN where undefined), and its interval."""
     if n_bootstrap == 0:
-        return {name: np.empty(0) for name in METRICS}
-    tables = _group_tables(y, p, codes, n_groups)
-    rng = np.random.default_rng(random_state)
-    chunk = max(1, min(n_bootstrap, _CHUNK_CELLS // max(n_groups, tables[1].shape[1])))
-    parts = []
-    for start in range(0, n_bootstrap, chunk):
-        m = min(chunk, n_bootstrap - start)
-        draws = rng.integers(0, n_groups, size=(m, n_groups)) + (np.arange(m) * n_groups)[:, None]
-        counts = np.bincount(draws.ravel(), minlength=m * n_groups).reshape(m, n_groups).astype(np.float64)
-        parts.append(_resample_metrics(counts, *tables))
-    return {name: np.concatenate([part[name] for part in parts]) for name in METRICS}
-
-
-def _group_tables(y: np.ndarray, p: np.ndarray, codes: np.ndarray,
-                  n_groups: int) -> tuple[np.ndarray, sparse.csr_matrix]:
-    """Per-group sums (G, 6): n, log loss, Brier, tp, fp, fn; and per-(group, score) counts (G, 2K) as sparse.
-
-    Columns 0..K-1 of the sparse table count positives at each distinct score
-    (ascending), columns K..2K-1 negatives.
-    """
-    q = np.clip(p, CLIP, 1 - CLIP)
-    loss = -(y * np.log(q) + (1 - y) * np.log1p(-q))
-    pred = p >= THRESHOLD
-    chip = np.stack([np.ones_like(p), loss, (p - y) ** 2, pred & (y == 1), pred & (y == 0), ~pred & (y == 1)], axis=1)
-    sums = np.stack([np.bincount(codes, chip[:, j], minlength=n_groups) for j in range(chip.shape[1])], axis=1)
-    _, block = np.unique(p, return_inverse=True)
-    n_blocks = int(block.max()) + 1
-    cols = block.ravel() + n_blocks * (1 - y)
-    blocks = sparse.csr_matrix((np.ones(len(y)), (codes, cols)), shape=(n_groups, 2 * n_blocks))
-    return sums, blocks
-
-
-def _resample_metrics(counts: np.ndarray, sums: np.ndarray, blocks: sparse.csr_matrix) -> dict[str, np.ndarray]:
-    """Every metric for each row of group counts ``counts`` (m, G): {name: (m,)}."""
-    n, loss, brier, tp, fp, fn = (counts @ sums).T
-    tn = n - tp - fp - fn
-    weighted = np.asarray((blocks.T @ counts.T).T)
-    k = weighted.shape[1] // 2
-    pos, neg = weighted[:, :k], weighted[:, k:]
-    n_pos, n_neg = pos.sum(axis=1), neg.sum(axis=1)
-    both = (n_pos > 0) & (n_neg > 0)
-    below = np.cumsum(neg, axis=1) - neg  # negatives scored strictly lower; ties count half
-    auc = (pos * (below + 0.5 * neg)).sum(axis=1)
-    tp_at = np.cumsum(pos[:, ::-1], axis=1)
-    called = tp_at + np.cumsum(neg[:, ::-1], axis=1)
-    precision_at = np.divide(tp_at, called, out=np.zeros_like(called), where=called > 0)
-    ap = (pos[:, ::-1] * precision_at).sum(axis=1)
-    return {
-        "roc_auc": _ratio(auc, n_pos * n_neg, both),
-        "log_loss": loss / n,
-        "average_precision": _ratio(ap, n_pos, both),
-        "brier_loss": brier / n,
-        "accuracy": (tp + tn) / n,
-        "precision": _ratio(tp, tp + fp, tp + fp > 0, fill=0.0),
-        "recall": _ratio(tp, tp + fn, tp + fn > 0, fill=0.0),
-        "f1": _ratio(2 * tp, 2 * tp + fp + fn, 2 * tp + fp + fn > 0, fill=0.0),
+        return {name: np.empty(0) for name in METRICS}, {name: (math.nan, math.nan) for name in METRICS}
+    tables = group_tables(y, p, codes, n_groups, threshold=THRESHOLD, clip=CLIP)
+    values, errors = bootstrap_metrics(tables, n_bootstrap, random_state, with_se=method == "studentized")
+    point, se = resample_metrics(np.ones((1, n_groups)), *tables, with_se=True)  # the same arithmetic as resamples
+    jackknife = jackknife_metrics(tables) if method == "bca" else {}
+    alpha = (1.0 - confidence) / 2.0
+    intervals = {
+        name: make_interval(method, float(point[name][0]), values[name], alpha, (metric.minimum, metric.maximum),
+                            n_groups=n_groups, se=float(se[name][0]), errors=errors.get(name),
+                            jackknife=jackknife.get(name))
+        for name, metric in METRICS.items()
     }
-
-
-def _ratio(num: np.ndarray, den: np.ndarray, ok: np.ndarray, fill: float = math.nan) -> np.ndarray:
-    """num / den where ``ok``, else ``fill``."""
-    return np.divide(num, den, out=np.full(num.shape, fill), where=ok)
-
-# kind: (message for one row with {found}, message for several rows, the fix)
+    return values, intervals

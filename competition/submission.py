@@ -15,6 +15,7 @@ numpy, without a Python loop per row.
 from __future__ import annotations
 
 import csv
+import io
 import os
 import stat
 from dataclasses import dataclass, field
@@ -23,9 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from competition.csvscan import scan_rows
-from competition.errors import ParameterError, SubmissionError
+from competition.errors import DataError, ParameterError, SubmissionError
 
-__all__ = ["COLUMNS", "ParsedSubmission", "parse_submission", "read_submission_file"]
+__all__ = ["COLUMNS", "ParsedSubmission", "parse_submission", "read_submission_file", "read_test_ids"]
 
 COLUMNS = ("id", "ship")
 _BOM = b"\xef\xbb\xbf"
@@ -167,6 +168,37 @@ def parse_submission(data: bytes, source: str) -> ParsedSubmission:
         source=source,
         data=data,
     )
+
+
+def read_test_ids(path: str | Path, *, max_bytes: int = 64 << 20) -> list[str]:
+    """The test ids a submission must cover, from a ``test.csv`` (column ``id``), in file order.
+
+    For a team's downloaded data folder, where there is no workspace; the workspace reads
+    its own (:meth:`competition.workspace.Workspace.test_ids`).
+
+    Raises
+    ------
+    DataError
+        If the file is missing, not a regular file, larger than ``max_bytes``, not UTF-8
+        or has no ``id`` column.
+    """
+    path = Path(path)
+    fix = "download the public data again with 'ships download', or pass the folder that holds test.csv"
+    try:
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode) or info.st_size > max_bytes:
+            raise DataError(f"{path}: not a test.csv (not a regular file, or above {max_bytes:,} bytes); {fix}")
+        text = path.read_bytes().decode("utf-8-sig")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such file; expected the test ids of the public data; {fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise DataError(f"{path}: cannot be read ({exc}); {fix}") from None
+    rows = [row for row in csv.reader(io.StringIO(text)) if row]
+    header = [c.strip() for c in rows[0]] if rows else []
+    if "id" not in header:
+        raise DataError(f"{path}: no 'id' column; expected the header 'id', got {header[:5]}; {fix}")
+    i = header.index("id")
+    return [row[i].strip() for row in rows[1:] if len(row) > i]
 
 
 def _stat(path: Path, source: str, shown: str) -> os.stat_result:

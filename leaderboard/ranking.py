@@ -16,17 +16,18 @@ Rules
 - Private leaderboard: each team's best Private score among its final submissions
   (the ones it selected, or its two best Public ones); ``move`` is public rank minus
   private rank (positive: moved up).
-- Statistical ties: a ranked team is marked ``tied`` when the 95% group-bootstrap interval
-  of its score overlaps the interval of the team ranked just above it.  Overlap is a
-  conservative rule (it marks more ties than a paired test of the difference would), and
-  it is the one the intervals shown next to the scores let anyone check by eye.  Where an
-  interval is missing, only equal scores count as tied.
+- Statistical ties: a ranked team is marked ``tied`` when a paired group bootstrap of the
+  difference between its score and that of the team ranked just above (the same resampled
+  days for both, :func:`mark_paired_ties`) gives a 95% interval that includes zero.  Two
+  models scored on the same chips are strongly correlated, so comparing their own intervals
+  would mark far too many ties.  Submissions stored without replicates fall back to the
+  overlap of their intervals; where an interval is missing, only equal scores count as tied.
 """
 
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -42,6 +43,7 @@ __all__ = [
     "rank_private",
     "rank_changes",
     "intervals_overlap",
+    "mark_paired_ties",
 ]
 
 
@@ -204,6 +206,57 @@ def rank_changes(before: Iterable[LeaderboardRow], after: Iterable[LeaderboardRo
     new = {row.team: row.rank for row in after}
     teams = list(new) + [t for t in old if t not in new]
     return [RankChange(t, old.get(t), new.get(t)) for t in teams if old.get(t) != new.get(t)]
+
+
+def mark_paired_ties(rows: list[LeaderboardRow], replicates: Mapping[int, object],
+                     confidence: float = 0.95) -> list[LeaderboardRow]:
+    """Mark ties by a paired group bootstrap of the difference of adjacent ranked teams' scores.
+
+    ``replicates`` maps a submission id to its bootstrap replicates of the primary metric
+    (a 1-d array), all drawn on the same resampled groups, so the difference of two
+    submissions' replicates is the bootstrap distribution of the difference of their scores.
+    A ranked row is tied with the ranked row above it when the ``confidence`` percentile
+    interval of that difference includes zero.  Where either has no replicates, the row keeps
+    the mark it had (intervals that overlap).
+    """
+    import numpy as np
+
+    alpha = 100 * (1 - confidence) / 2
+    ranked = [i for i, row in enumerate(rows) if row.rank is not None]
+    pairs = [(i, j) for i, j in zip(ranked, ranked[1:])
+             if rows[i].submission_id in replicates and rows[j].submission_id in replicates
+             and len(replicates[rows[i].submission_id]) == len(replicates[rows[j].submission_id])]
+    if not pairs:
+        return list(rows)
+    above = np.stack([np.asarray(replicates[rows[i].submission_id], dtype=np.float64) for i, _ in pairs])
+    below = np.stack([np.asarray(replicates[rows[j].submission_id], dtype=np.float64) for _, j in pairs])
+    diff = above - below  # one paired bootstrap distribution per adjacent pair, all at once
+    finite = np.isfinite(diff)
+    usable = finite.any(axis=1)
+    low, high = _percentiles(np.where(finite, diff, 0.0), alpha)
+    for k in np.flatnonzero(usable & ~finite.all(axis=1)):  # resamples where a metric is undefined: rare
+        low[k], high[k] = np.percentile(diff[k][finite[k]], [alpha, 100 - alpha])
+    out = list(rows)
+    for (_, j), ok, lo, hi in zip(pairs, usable, low, high):
+        if ok:
+            out[j] = replace(out[j], tied=bool(lo <= 0 <= hi))
+    return out
+
+
+def _percentiles(values, alpha: float):
+    """Row-wise ``alpha`` and ``100 - alpha`` percentiles (numpy's linear method) from one sort,
+    several times faster than ``np.percentile`` on a (pairs, resamples) matrix."""
+    import numpy as np
+
+    ordered = np.sort(values, axis=1)
+    n = ordered.shape[1]
+    out = []
+    for q in (alpha, 100 - alpha):
+        pos = q / 100 * (n - 1)
+        i = int(np.floor(pos))
+        j = min(i + 1, n - 1)
+        out.append(ordered[:, i] + (pos - i) * (ordered[:, j] - ordered[:, i]))
+    return out
 
 
 def _group(records: list[Scored]) -> dict[str, list[Scored]]:

@@ -91,7 +91,7 @@ def rescore_submissions(ws, store: Store, now: datetime | None = None) -> Rescor
             continue
         parts = score_parts(ws, solution, y_proba)
         if store.add_rescore(rec.id, public=parts["Public"], private=parts["Private"], split_hash=ws.split_hash,
-                             rescored_at=now):
+                             rescored_at=now, replicates=parts.replicates):
             rescored.append(rec.id)
     after_private = store.leaderboard(private=True) if finalized else None
     return RescoreReport(

@@ -1,8 +1,9 @@
 """The one path every submission takes: CLI, web upload and baselines alike.
 
-read → validate → check the solution's SHA-256 → score Public and Private →
-store the file under its SHA-256 → record it, in one transaction.  An invalid
-file is never stored, scored or counted against a quota.
+check what needs no file (deadline, finalize, quota, message, file name) → check the
+solution's SHA-256 → read → validate → score Public and Private → record it and move the
+file into place under its SHA-256, in one transaction.  An invalid or refused file is never
+stored, scored or counted against a quota.
 """
 
 from __future__ import annotations
@@ -10,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -21,8 +24,8 @@ from competition.scoring import score_predictions, validate_submission
 from competition.submission import parse_submission, read_submission_file
 from competition.workspace import Workspace
 
-__all__ = ["SubmitResult", "read_and_validate", "submit_file", "accept_submission", "open_store", "score_parts",
-           "shown_metrics", "receipt"]
+__all__ = ["SubmitResult", "read_and_validate", "check_can_submit", "submit_file", "accept_submission", "open_store",
+           "score_parts", "shown_metrics", "shown_public", "receipt"]
 
 
 @dataclass(frozen=True)
@@ -96,39 +99,76 @@ def submit_file(
 
     Raises
     ------
-    SubmissionError, WorkspaceError, StoreError, QuotaError
+    SubmissionError, WorkspaceError, StoreError, QuotaError, ParameterError
         Nothing is stored or recorded when any of them is raised.
     """
     now = now or datetime.now(timezone.utc)
-    ws.rules.check_open(now)
+    if filename is None:
+        filename = "upload.csv" if isinstance(source, (bytes, bytearray)) else Path(source).name
+    store = store or open_store(ws)
+    check_can_submit(ws, store, team, message=message, filename=filename, now=now)
     solution = ws.load_solution()  # checks the locks; its ids are test.csv's, read once
     y_proba, data = read_and_validate(ws, source, filename=filename, expected_ids=solution.ids)
-    store = store or open_store(ws)
     store.ensure_team(team, kind=kind)
     parts = score_parts(ws, solution, y_proba)
     digest = hashlib.sha256(data).hexdigest()
-    if filename is None:
-        filename = "upload.csv" if isinstance(source, (bytes, bytearray)) else Path(source).name
-    # The file goes first: a record never points to a missing file. A file left by a refused
-    # submission (quota, finalize) is harmless: content-addressed, and maybe shared with an
-    # accepted record of the same bytes, so it is never deleted.
-    _store_file(ws.submissions_dir, digest, data)
-    record = store.add_submission(
-        team=team, file_sha256=digest, filename=filename, message=message,
-        public=parts["Public"], private=parts["Private"], split_hash=ws.split_hash, submitted_at=now,
-    )
+    # The file is written and synced under a temporary name first, and moved into place inside
+    # the transaction that records it, after the quota check: a record never points to a missing
+    # file, and a refused submission (quota, finalize) leaves no file behind.
+    with _staged_file(ws.submissions_dir, digest, data) as publish:
+        record = store.add_submission(
+            team=team, file_sha256=digest, filename=filename, message=message,
+            public=parts["Public"], private=parts["Private"], split_hash=ws.split_hash, submitted_at=now,
+            replicates=parts.replicates,
+            before_commit=publish,
+        )
     return SubmitResult(record=record, public=parts["Public"], file_sha256=digest,
                         shown=shown_metrics(store, ws.rules, record))
+
+
+def check_can_submit(ws: Workspace, store, team: str, *, message: str = "", filename: str = "upload.csv",
+                     now: datetime | None = None) -> None:
+    """Every check that needs neither the file nor a score: deadline, finalize, quota, message and file name.
+
+    :func:`submit_file` runs it first; the web runs it before reading an upload's body.
+
+    Raises
+    ------
+    ClosedError, QuotaError
+        The deadline passed, the competition is finalized, or ``team`` used its daily quota.
+    ParameterError
+        The message or the file name is too long or holds control characters.
+    """
+    from leaderboard.store.checks import check_filename, check_message
+
+    now = now or datetime.now(timezone.utc)
+    ws.rules.check_open(now)
+    check_message(message)
+    check_filename(filename)
+    store.check_can_submit(team, now)
 
 
 def shown_metrics(store, rules, record) -> dict:
     """What a team is shown of ``record``'s Public score: rounded, or the Ladder's value over its history."""
     history = store.submissions(record.team)
-    scores = rules.shown_scores([r.public_score for r in history])
-    score = dict(zip((r.id for r in history), scores)).get(record.id)
-    shown = rules.shown_metrics(record.public, finalized=False)
-    shown[rules.metric] = score
-    return shown
+    shown = dict(zip((r.id for r in history), shown_public(history, rules)))[record.id]
+    return dict(zip((rules.metric, f"{rules.metric}_low", f"{rules.metric}_high"), shown))
+
+
+def shown_public(records, rules) -> list[tuple]:
+    """``(score, low, high)`` of each of a team's submissions (oldest first) as shown before finalize.
+
+    ``'score'`` feedback: each score and interval rounded.  ``'ladder'``: the Ladder's standing
+    value with the interval of the submission that set it, as on the leaderboard: the
+    interval of a submission that did not move the Ladder would give its score away.
+    """
+    scores = rules.shown_scores([r.public_score for r in records])
+    if rules.feedback == "ladder":
+        setter = {}
+        for score, r in zip(scores, records):
+            setter.setdefault(score, r)
+        records = [setter[s] if s is not None else r for s, r in zip(scores, records)]
+    return [(s, rules.round_score(r.public_low), rules.round_score(r.public_high)) for s, r in zip(scores, records)]
 
 
 def receipt(store, result: SubmitResult) -> dict:
@@ -156,12 +196,14 @@ def accept_submission(
     tracking_uri: str | None = None,
     track: bool = True,
 ) -> SubmitResult:
-    """Everything that follows a submission: :func:`submit_file`, then its MLflow run in the background.
+    """Everything that follows a submission: :func:`submit_file`, then its MLflow run, queued.
 
-    ``ships score`` and the web upload both come here.  The run (Public metrics and tags
-    only) is logged by a detached child process (:mod:`competition.tracking_job`), so this
-    path imports no mlflow and returns at once; a tracking failure goes to the workspace's
-    ``tracking.log``, never into the stored score.
+    ``ships score`` and the web upload both come here.  The run (what the team is shown, and
+    tags) is written to the workspace's queue of pending runs and logged by the workspace's one
+    tracking writer (:mod:`competition.tracking.writer`: ``ships serve``'s, else a detached
+    process started here if none is at work), so this path imports no mlflow and returns at
+    once; a tracking failure goes to the workspace's ``tracking.log`` and the run is retried,
+    never into the stored score.
 
     Parameters
     ----------
@@ -174,28 +216,47 @@ def accept_submission(
     """
     result = submit_file(ws, source, team=team, message=message, kind=kind, filename=filename, store=store)
     if track:
-        from competition.tracking_job import log_submission_in_background, submission_run
+        from competition.tracking.writer import queue_run, submission_run
 
-        log_submission_in_background(tracking_uri or ws.tracking_uri, submission_run(ws, result, message),
-                                     ws.root / "tracking.log")
+        queue_run(ws.root, tracking_uri or ws.tracking_uri, submission_run(ws, result, message))
     return result
 
 
-def score_parts(ws: Workspace, solution, y_proba: np.ndarray) -> dict[str, dict]:
-    """Public and Private metric dicts of ``y_proba`` (test order); rescoring uses the same function."""
-    parts = {}
+class ScoredParts(dict):
+    """``{"Public": metrics, "Private": metrics}``, and ``replicates``: the bootstrap replicates of
+    the rules' primary metric per part (``{"public": array, "private": array}``), for paired ties."""
+
+    replicates: dict
+
+
+def score_parts(ws: Workspace, solution, y_proba: np.ndarray) -> ScoredParts:
+    """Public and Private metric dicts of ``y_proba`` (test order); rescoring uses the same function.
+
+    Every submission is scored with the workspace's seed on the same groups, so its bootstrap
+    resamples are those of every other submission: their replicates pair.
+    """
+    parts = ScoredParts()
+    parts.replicates = {}
     for usage in ("Public", "Private"):
         m = solution.usage == usage
-        parts[usage] = score_predictions(solution.y_true[m], y_proba[m], groups=solution.groups[m],
-                                         n_bootstrap=ws.config.n_bootstrap, random_state=ws.config.seed).to_dict()
+        report = score_predictions(solution.y_true[m], y_proba[m], groups=solution.groups[m],
+                                   n_bootstrap=ws.config.n_bootstrap, random_state=ws.config.seed)
+        parts[usage] = report.to_dict()
+        parts.replicates[usage.lower()] = report.replicates.get(ws.rules.metric)
     return parts
 
 
-def _store_file(folder: Path, digest: str, data: bytes) -> None:
-    """Write the accepted bytes as ``<sha256>.csv`` atomically (idempotent)."""
+@contextmanager
+def _staged_file(folder: Path, digest: str, data: bytes) -> Iterator[Callable[[], None]]:
+    """Write ``data`` to a synced temporary file; yield the function that moves it to ``<sha256>.csv``.
+
+    The temporary file is removed on exit if it was not moved (the submission was refused).
+    Nothing is written if ``<sha256>.csv`` exists (content-addressed, maybe shared by another record).
+    """
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"{digest}.csv"
     if target.exists():
+        yield lambda: None
         return
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".upload-")
     try:
@@ -203,7 +264,7 @@ def _store_file(folder: Path, digest: str, data: bytes) -> None:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, target)
+        yield lambda: os.replace(tmp, target)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)

@@ -12,7 +12,9 @@ from typer.core import TyperGroup
 
 from competition.errors import ShipsError
 
-__all__ = ["ShipsGroup", "WorkspaceOpt", "JsonOpt", "TrackingOpt", "default_workspace", "open_workspace", "echo_json", "fail"]
+__all__ = ["ShipsGroup", "WorkspaceOpt", "TargetWorkspaceOpt", "JsonOpt", "TrackingOpt", "PRECEDENCE", "Target",
+           "default_workspace", "credentials_path", "server_url", "find_login", "resolve_target", "resolve_team_target",
+           "open_workspace", "echo_json", "fail"]
 
 
 class ShipsGroup(TyperGroup):
@@ -47,6 +49,16 @@ WorkspaceOpt = Annotated[
     ),
 ]
 
+PRECEDENCE = ("Where it acts: --workspace or $SHIPS_WORKSPACE: the organiser's workspace, locally; else a login "
+              "($SHIPS_URL and $SHIPS_TOKEN, or the file 'ships login' writes): the competition server; "
+              "else ./workspace.")
+
+TargetWorkspaceOpt = Annotated[
+    Optional[Path],
+    typer.Option("--workspace", "-w", show_default=False,
+                 help="Act on this workspace, locally (the organiser's); without it, see 'Where it acts' above."),
+]
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead of a table.")]
 
 TrackingOpt = Annotated[
@@ -58,6 +70,85 @@ TrackingOpt = Annotated[
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else the workspace's mlflow.db).",
     ),
 ]
+
+
+def credentials_path() -> Path:
+    """``$XDG_CONFIG_HOME/ships/credentials.toml``, by default ``~/.config/ships/credentials.toml``."""
+    base = os.environ.get("XDG_CONFIG_HOME") or os.path.join(os.environ.get("HOME") or Path.home(), ".config")
+    return Path(base) / "ships" / "credentials.toml"
+
+
+def server_url() -> str | None:
+    """The server's address without needing a token (public routes): ``$SHIPS_URL``, else the stored login's."""
+    from ships.remote import check_url, read_credentials
+
+    if os.environ.get("SHIPS_URL"):
+        return check_url(os.environ["SHIPS_URL"], "SHIPS_URL")
+    stored = read_credentials(credentials_path())
+    return None if stored is None else check_url(stored["url"], str(credentials_path()))
+
+
+def find_login():
+    """The team's server and token: ``$SHIPS_URL`` and ``$SHIPS_TOKEN`` over the credentials file; None if neither.
+
+    A token is only ever sent to the server it was stored or given with: ``$SHIPS_URL`` alone
+    takes the file's token only when the file names the same server.
+    """
+    from ships.remote import Login, RemoteError, check_url, read_credentials
+
+    path = credentials_path()
+    stored = read_credentials(path)
+    env_url, env_token = os.environ.get("SHIPS_URL") or None, os.environ.get("SHIPS_TOKEN") or None
+    if env_url is None and env_token is None:
+        return None if stored is None else Login(check_url(stored["url"], str(path)), stored["token"], str(path))
+    url = check_url(env_url, "SHIPS_URL") if env_url else None
+    if url is None:
+        if stored is None:
+            raise RemoteError("SHIPS_TOKEN is set but no server address is known; set SHIPS_URL too, or run "
+                              "'ships login --url URL'")
+        return Login(check_url(stored["url"], str(path)), env_token, f"SHIPS_TOKEN and {path}")
+    if env_token is None:
+        if stored is None or check_url(stored["url"], str(path)) != url:
+            raise RemoteError(f"SHIPS_URL is set ({url}) but no token for it; set SHIPS_TOKEN too, or run "
+                              f"'ships login --url {url} --token TOKEN'")
+        return Login(url, stored["token"], f"SHIPS_URL and {path}")
+    return Login(url, env_token, "SHIPS_URL and SHIPS_TOKEN")
+
+
+class Target:
+    """Where a command acts: a local workspace folder or a competition server (a login).
+
+    ``fallback`` is True for ``./workspace`` taken because nothing else was named.
+    """
+
+    def __init__(self, workspace: Path | None = None, login=None, fallback: bool = False):
+        self.workspace, self.login, self.fallback = workspace, login, fallback
+
+    @property
+    def remote(self) -> bool:
+        return self.login is not None
+
+
+def resolve_target(workspace: Path | None) -> Target:
+    """The one precedence rule (:data:`PRECEDENCE`), read here, at the CLI edge."""
+    if workspace is not None:
+        return Target(workspace=workspace)
+    if os.environ.get("SHIPS_WORKSPACE"):
+        return Target(workspace=Path(os.environ["SHIPS_WORKSPACE"]))
+    login = find_login()
+    return Target(login=login) if login is not None else Target(workspace=Path("workspace"), fallback=True)
+
+
+def resolve_team_target(workspace: Path | None, team: str | None, command: str) -> Target:
+    """:func:`resolve_target` for a command about one team: the organiser names it, a team's login is it."""
+    target = resolve_target(workspace)
+    if target.remote and team is not None:
+        fail(f"--team is the organiser's (with --workspace); logged in ({target.login.source}) you act as your "
+             f"own team: run 'ships {command}' without --team")
+    if not target.remote and team is None:
+        raise typer.BadParameter(f"missing; the organiser names the team with a workspace ({target.workspace}); "
+                                 "a team logs in first ('ships login --url URL --token TOKEN')", param_hint="'--team'")
+    return target
 
 
 def open_workspace(path: Path):

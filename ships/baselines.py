@@ -40,8 +40,8 @@ CVModelArg = Annotated[str, typer.Argument(
     help="Baseline name (see `ships baseline list`), or the path of your own model: a .py file that defines "
          "make_estimator(random_state) (see submissions/example_model.py).", show_default=False)]
 DataOpt = Annotated[Optional[Path], typer.Option(
-    "--data", help="Your team's downloaded folder (a copy of the workspace's public/: train.csv, folds.csv, test.csv, "
-                   "train/, test/) instead of --workspace; MLflow runs go to DIR/mlflow.db unless --tracking-uri.")]
+    "--data", help="Your team's downloaded folder ('ships download': a copy of the workspace's public/) instead of "
+                   "--workspace; MLflow runs go to DIR/mlflow.db unless --tracking-uri.")]
 SchedulerOpt = Annotated[Optional[str], typer.Option(
     "--scheduler", help="Run the folds and inner searches on the Dask cluster of this scheduler (tcp://HOST:PORT; "
                         "joblib's dask backend); the same seed gives the same numbers as a local run.")]
@@ -168,8 +168,8 @@ def _open_source(ctx: typer.Context, workspace: Path, data: Path | None):
     if data is None:
         return open_workspace(workspace)
     if getattr(ctx.get_parameter_source("workspace"), "name", None) == "COMMANDLINE":  # typer may vendor click
-        raise ParameterError("--data and --workspace are exclusive; pass --data DIR for your team's downloaded folder, "
-                             "or --workspace DIR for the organiser's workspace")
+        raise ParameterError("--data and --workspace both given; pass --data DIR (a downloaded folder) or --workspace "
+                             "DIR, not both")
     return PublicData.open(data)
 
 

@@ -16,8 +16,10 @@ from ships.detect import app as detect_app
 from ships.init import app as init_app
 from ships.leaderboard import app as leaderboard_app
 from ships.mlflow_ui import app as ui_app
+from ships.organiser import submission_app
 from ships.scoring import app as scoring_app
 from ships.serve import app as serve_app
+from ships.team import app as team_app
 
 __all__ = ["app", "main"]
 
@@ -32,8 +34,10 @@ app = typer.Typer(
 app.add_typer(data_app, name="data")
 app.add_typer(init_app)
 app.add_typer(config_app, name="config")
+app.add_typer(team_app)
 app.add_typer(scoring_app)
 app.add_typer(leaderboard_app)
+app.add_typer(submission_app, name="submission")
 app.add_typer(detect_app)
 app.add_typer(serve_app)
 app.add_typer(cv_app)

@@ -17,9 +17,10 @@ def show(workspace: WorkspaceOpt, json_out: JsonOpt = False) -> None:
     from dataclasses import asdict
 
     from competition.config import EDITABLE, SETTINGS
+    from leaderboard.store.checks import hide_password
 
     ws = open_workspace(workspace)
-    values = asdict(ws.config)
+    values = {**asdict(ws.config), "store_url": hide_password(ws.config.store_url)}
     if json_out:
         echo_json({k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in values.items()})
         return
@@ -57,6 +58,10 @@ def set_(
     config = replace(config, scoring_sha256=scoring_sha256(config))
     write_config(config, ws.root / "ships.toml")
     shown = "none" if getattr(config, key) is None else getattr(config, key)
+    if key == "store_url":
+        from leaderboard.store.checks import hide_password
+
+        shown = hide_password(shown)
     typer.echo(f"{key} = {shown} in {ws.root / 'ships.toml'}")
     if key == "metric":
         typer.echo("Run `ships rescore` to rerank the stored submissions under the new metric.")

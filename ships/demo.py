@@ -61,8 +61,9 @@ def demo(
         outcome = _run_one(ws, name, tracker, jobs, con)
         if outcome is None:
             continue
-        con.print(f"{name}: {outcome.cv.cv} CV ROC AUC {outcome.cv.mean['roc_auc']:.4f} ± {outcome.cv.std['roc_auc']:.4f}, "
-                  f"Public ROC AUC {outcome.public['roc_auc']:.4f}, fit {outcome.fit_time:.1f} s")
+        m = ws.rules.metric
+        con.print(f"{name}: {outcome.cv.cv} CV {m} {outcome.cv.mean[m]:.4f} ± {outcome.cv.std[m]:.4f}, "
+                  f"Public {m} {outcome.public[m]:.4f}, fit {outcome.fit_time:.1f} s")
         outcomes.append(outcome)
     con.rule("results")
     con.print(_board_table(ws, outcomes))
@@ -84,6 +85,11 @@ def _run_one(ws, name: str, tracker, jobs: int, con):
     from ships.baselines import FoldBar, baseline_submitter
 
     keras = name in KERAS_BASELINES  # Keras trains with every core itself: its folds run one at a time
+    done = _submitted(ws, name)
+    if done is not None:
+        con.print(f"{name}: already run and submitted in this workspace (submission {done}); reused, not run "
+                  "again. `ships baseline run NAME --submit` runs it anew.")
+        return None
     try:
         with FoldBar(con, f"{name}: CV on the official folds") as bar:
             return run_baseline(ws, name, tracker=tracker, submit=baseline_submitter(ws), n_jobs=1 if keras else jobs,
@@ -93,6 +99,20 @@ def _run_one(ws, name: str, tracker, jobs: int, con):
             raise
         con.print(f"[yellow]Skipped {name}:[/] {exc}", markup=True, highlight=False)
         return None
+
+
+def _submitted(ws, name: str) -> int | None:
+    """The id of the baseline's submission already stored in the workspace, if any."""
+    from baselines.workflow import baseline_team
+    from competition.errors import StoreError
+    from leaderboard.submit import open_store
+
+    with open_store(ws) as store:
+        try:
+            records = store.submissions(baseline_team(name))
+        except StoreError:  # no such team yet
+            return None
+    return records[-1].id if records else None
 
 
 def _board_table(ws, outcomes):
@@ -110,16 +130,18 @@ def _board_table(ws, outcomes):
     finally:
         store.close()
     splits = sorted({o.cv.splitter for o in outcomes})
-    table = Table(title="Public leaderboard (ROC AUC, higher is better) with the grouped CV of each baseline",
+    rules = ws.rules
+    metric = rules.metric
+    table = Table(title=f"Public leaderboard ({metric}, {rules.direction}) with the grouped CV of each baseline",
                   caption=f"baselines take no rank; CV: {', '.join(splits) or 'none'}, train part only")
-    for col, justify in (("rank", "right"), ("team", "left"), ("Public ROC AUC [95% interval]", "right"),
-                         ("CV ROC AUC mean ± std", "right"), ("fit (s)", "right")):
+    for col, justify in (("rank", "right"), ("team", "left"), (f"Public {metric} [95% interval]", "right"),
+                         (f"CV {metric} mean ± std", "right"), ("fit (s)", "right")):
         table.add_column(col, justify=justify)
     for row in rows:
         o = by_team.get(row.team)
         interval = "" if row.score_low is None else f" [{row.score_low:.4f}, {row.score_high:.4f}]"
         score = "n/a" if row.score is None else f"{row.score:.4f}{interval}"
-        cv = "" if o is None else f"{o.cv.mean['roc_auc']:.4f} ± {o.cv.std['roc_auc']:.4f}"
+        cv = "" if o is None else f"{o.cv.mean[metric]:.4f} ± {o.cv.std[metric]:.4f}"
         fit = "" if o is None else f"{o.fit_time:.1f}"
         table.add_row("-" if row.rank is None else str(row.rank), Text(row.team), score, cv, fit)
     return table

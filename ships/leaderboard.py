@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 
-from ships._common import JsonOpt, TrackingOpt, WorkspaceOpt, echo_json, fail, open_workspace
+from ships._common import (PRECEDENCE, JsonOpt, TargetWorkspaceOpt, TrackingOpt, WorkspaceOpt, echo_json, fail,
+                           open_workspace, resolve_target, resolve_team_target)
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -24,7 +25,8 @@ app = typer.Typer()
 team_app = typer.Typer(no_args_is_help=True, help="Create and list the teams of the competition.")
 app.add_typer(team_app, name="team")
 
-TeamOpt = Annotated[str, typer.Option("--team", "-t", help="Team name (case-insensitive).")]
+OrganiserTeamOpt = Annotated[Optional[str], typer.Option("--team", "-t", help="Team name (case-insensitive); the "
+                                                         "organiser's, with a workspace. A team acts as itself.")]
 _TIE_NOTE = "≈ marks a team whose 95% group-bootstrap interval overlaps the team ranked just above (a statistical tie)."
 
 
@@ -44,11 +46,16 @@ def _console():
     return Console(highlight=False)
 
 
+def _safe(value) -> str:
+    """``value`` as text a terminal shows and never obeys: control and invisible characters escaped (``\\x1b``)."""
+    return "".join(c if c.isprintable() else c.encode("unicode_escape").decode("ascii") for c in str(value))
+
+
 def _t(value) -> Text:
-    """Literal text for a table cell (team names and messages are never read as markup)."""
+    """Literal text for a table cell (team names, file names and messages are never read as markup or escapes)."""
     from rich.text import Text
 
-    return Text("" if value is None else str(value))
+    return Text("" if value is None else _safe(value))
 
 
 def _count(n: int, noun: str) -> str:
@@ -99,31 +106,40 @@ def team_list(workspace: WorkspaceOpt, json_out: JsonOpt = False) -> None:
         _console().print(table)
 
 
-@app.command()
-def status(team: TeamOpt, workspace: WorkspaceOpt, json_out: JsonOpt = False) -> None:
-    """Show how many submissions a team has used today (UTC) and when its quota resets."""
-    with _opened(workspace) as (ws, store):
+@app.command(help="Show how many submissions a team has used today (UTC), when its quota resets, and "
+                  "(for a team) its finals.\n\n" + PRECEDENCE)
+def status(workspace: TargetWorkspaceOpt = None, team: OrganiserTeamOpt = None, json_out: JsonOpt = False) -> None:
+    target = resolve_team_target(workspace, team, "status")
+    if target.remote:
+        from ships.remote_views import show_status
+
+        return show_status(target.login, json_out)
+    with _opened(target.workspace) as (ws, store):
         q = store.quota_status(team)
         if json_out:
             echo_json(q.to_dict())
             return
         if q.limit is None:
-            typer.echo(f"{q.team}: {q.used} submissions on {q.day} (UTC); no daily limit.")
+            typer.echo(f"{_safe(q.team)}: {q.used} submissions on {q.day} (UTC); no daily limit.")
             return
-        typer.echo(f"{q.team}: {q.used} of {q.limit} submissions used on {q.day} (UTC), {q.left} left; "
+        typer.echo(f"{_safe(q.team)}: {q.used} of {q.limit} submissions used on {q.day} (UTC), {q.left} left; "
                    f"the quota resets at {_when(q.resets_at)}.")
         if store.is_finalized():
             typer.echo("The competition is finalized: no more submissions are accepted.")
 
 
-@app.command()
+@app.command(help="Show the Public leaderboard (each team's best), or the Private one after finalize.\n\n" + PRECEDENCE)
 def leaderboard(
-    workspace: WorkspaceOpt,
+    workspace: TargetWorkspaceOpt = None,
     private: Annotated[bool, typer.Option("--private", help="Show the Private leaderboard (after 'ships finalize' only).")] = False,
     json_out: JsonOpt = False,
 ) -> None:
-    """Show the Public leaderboard (each team's best), or the Private one after finalize."""
-    with _opened(workspace) as (ws, store):
+    target = resolve_target(workspace)
+    if target.remote:
+        from ships.remote_views import show_leaderboard
+
+        return show_leaderboard(target.login.url, private, json_out)
+    with _opened(target.workspace) as (ws, store):
         rows = store.leaderboard(private=private)
         if json_out:
             echo_json({"board": "private" if private else "public", "finalized": store.is_finalized(),
@@ -145,7 +161,7 @@ def _print_board(rows, private: bool, rules) -> None:
     table = Table(title=f"{name} leaderboard ({rules.metric}, {rules.direction})", caption=caption)
     for col, justify in (("rank", "right"), ("team", "left"), ("kind", "left"), ("score", "right"),
                          ("95% interval", "right"), ("entries", "right"), ("last submission", "left")):
-        table.add_column(col, justify=justify)
+        table.add_column(col, justify=justify, overflow="fold")  # a long team name folds, never cut
     if private:
         table.add_column("public rank", justify="right")
         table.add_column("move", justify="right")
@@ -159,16 +175,23 @@ def _print_board(rows, private: bool, rules) -> None:
     _console().print(table)
 
 
-@app.command()
+@app.command(help="List submissions with their Public scores (Private ones after finalize): a team its own, "
+                  "newest first; the organiser every team's.\n\n" + PRECEDENCE)
 def submissions(
-    workspace: WorkspaceOpt,
-    team: Annotated[Optional[str], typer.Option("--team", "-t", help="Only this team's submissions.")] = None,
+    workspace: TargetWorkspaceOpt = None,
+    team: Annotated[Optional[str], typer.Option("--team", "-t", help="Only this team's submissions (the "
+                                                "organiser's, with a workspace).")] = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """List stored submissions with their Public scores (and Private ones after finalize)."""
     from rich.table import Table
 
-    with _opened(workspace) as (_, store):
+    target = resolve_target(workspace)
+    if target.remote:
+        from ships.remote_views import show_submissions
+
+        resolve_team_target(workspace, team, "submissions")
+        return show_submissions(target.login, json_out)
+    with _opened(target.workspace) as (_, store):
         records = store.submissions(team)
         if json_out:
             echo_json([r.to_dict() for r in records])
@@ -179,7 +202,7 @@ def submissions(
         cols = ["id", "team", "submitted", "file", "public", "95% interval"]
         cols += ["private", "95% interval "] if finalized else []
         for col in cols + ["final", "message"]:
-            table.add_column(col, justify="right" if col in ("id", "public", "private") else "left")
+            table.add_column(col, justify="right" if col in ("id", "public", "private") else "left", overflow="fold")
         for r in records:
             cells = [str(r.id), _t(r.team), _when(r.submitted_at), _t(r.filename),
                      *_score(r.public_score, r.public_low, r.public_high)]
@@ -189,21 +212,26 @@ def submissions(
         _console().print(table)
 
 
-@app.command()
+@app.command(help="Choose a team's final submissions (at most two), replacing any earlier choice: a team its "
+                  "own; the organiser any team's with --team.\n\n" + PRECEDENCE)
 def select(
     ids: Annotated[list[int], typer.Argument(help="The team's final submission ids (at most n_finals of ships.toml, 2 by default).")],
-    team: TeamOpt,
-    workspace: WorkspaceOpt,
+    workspace: TargetWorkspaceOpt = None,
+    team: OrganiserTeamOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Choose a team's final submissions (at most two), replacing any earlier choice."""
-    with _opened(workspace) as (_, store):
+    target = resolve_team_target(workspace, team, "select")
+    if target.remote:
+        from ships.remote_views import select_finals
+
+        return select_finals(target.login, ids, json_out)
+    with _opened(target.workspace) as (_, store):
         chosen = store.select_finals(team, ids)
         if json_out:
             echo_json({"team": chosen[0].team, "finals": [r.id for r in chosen]})
             return
         listed = ", ".join(f"{r.id} (Public {r.public_score:.4f})" for r in chosen)
-        typer.echo(f"{chosen[0].team}: final submissions {listed}. They replace any earlier choice.")
+        typer.echo(f"{_safe(chosen[0].team)}: final submissions {listed}. They replace any earlier choice.")
 
 
 @app.command()
@@ -262,7 +290,7 @@ def rescore(workspace: WorkspaceOpt, json_out: JsonOpt = False) -> None:
             if not changes:
                 typer.echo(f"No {name} rank changed.")
             for c in changes:
-                typer.echo(f"{name} rank of {c.team}: {c.before or '-'} -> {c.after or '-'}")
+                typer.echo(f"{name} rank of {_safe(c.team)}: {c.before or '-'} -> {c.after or '-'}")
         for sid, problem in report.problems.items():
             typer.echo(f"Submission {sid} not rescored: {problem}", err=True)
         if report.problems:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
 import subprocess
 import sys
@@ -49,11 +51,40 @@ def mlflow_command(
 
     ws = open_workspace(workspace)
     uri = tracking_uri or ws.tracking_uri
-    tracker = Tracker(uri)
+    tracker = Tracker(uri).check()  # creates the experiment if new, so the runs view exists
     _check_port("127.0.0.1", port)
-    typer.echo(f"MLflow UI for {uri} at http://127.0.0.1:{port}  (Ctrl-C to stop)")
+    typer.echo(f"MLflow UI for {uri}: the runs at http://127.0.0.1:{port}/#/experiments/{tracker.experiment_id}"
+               "  (Ctrl-C to stop)")
+    raise typer.Exit(run_until_stopped(mlflow_ui_command(uri, tracker.artifact_location, port)))
+
+
+def run_until_stopped(cmd: list[str]) -> int:
+    """Run ``cmd`` in its own process group until it ends, or until Ctrl-C or SIGTERM stop it and
+    every process it started (the server and its workers), so the port is free afterwards."""
+    proc = subprocess.Popen(cmd, start_new_session=True)
+    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
     try:
-        code = subprocess.call(mlflow_ui_command(uri, tracker.artifact_location, port))
+        return proc.wait()
     except KeyboardInterrupt:
-        code = 0
-    raise typer.Exit(code)
+        _stop_group(proc)
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        if proc.poll() is None:
+            _stop_group(proc)
+
+
+def _stop_group(proc: subprocess.Popen) -> None:
+    """SIGTERM the process group, then SIGKILL what is left after 10 s."""
+    for sig, wait in ((signal.SIGTERM, 10), (signal.SIGKILL, 5)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            os.killpg(proc.pid, 0)  # a worker may outlive the leader
+        except ProcessLookupError:
+            return
+        except subprocess.TimeoutExpired:
+            continue

@@ -110,7 +110,10 @@ def test_leaderboard_then_a_team(live, page, tmp_path):
     assert page.locator("table.history tbody tr").count() == 2
     page.click("table.history tbody tr >> nth=0 >> a")
     page.wait_for_url("**/submissions/*")
-    assert page.locator("figure.roc svg circle").count() == 21
+    # before finalize a team sees its rounded score only: no curve, no other metric
+    assert page.locator("figure.roc svg circle").count() == 0
+    assert "The ROC curve is shown after finalize" in page.inner_text("main")
+    assert "log_loss" not in page.inner_text("main")
     page.goto(base + "/teams/" + "~3Cscript~3Ealert~281~29~3C~2Fscript~3E")
     assert page.inner_text("h1").startswith(XSS)
     assert page.dialogs == [] and page.errors == []

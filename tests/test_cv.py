@@ -115,8 +115,8 @@ def test_plan_follows_the_workspace_grouping(train):
 @pytest.mark.parametrize("kwargs, message", [
     ({"cv": "kfold"}, "cv='kfold' is invalid; expected one of date, scene, stratified, random"),
     ({"n_splits": 1}, "--folds=1 is invalid; expected an int >= 2"),
-    ({"n_splits": 500}, "--folds=500 is more than the 124 groups; expected --folds <= 124"),
-    ({"cv": "stratified", "n_splits": 5000}, "--folds=5000 is more than the 804 chips of the smallest class; expected --folds <= 804"),
+    ({"n_splits": 500}, "--folds=500 is more than the 128 groups; expected --folds <= 128"),
+    ({"cv": "stratified", "n_splits": 5000}, "--folds=5000 is more than the 802 chips of the smallest class; expected --folds <= 802"),
 ])
 def test_plan_checks_before_any_training(train, kwargs, message):
     with pytest.raises(ParameterError, match=re.escape(message)):

@@ -30,7 +30,7 @@ def test_demo_creates_the_workspace_then_reuses_it(tmp_path, monkeypatch):
     out = result.output
     assert f"Creating workspace {path} from the 4000 bundled ShipsNet chips" in out
     assert "[1/2] baseline dummy" in out and "[2/2] baseline knn" in out and "5/5 folds" in out
-    assert "Public leaderboard (ROC AUC, higher is better)" in out
+    assert "Public leaderboard (roc_auc, higher is better)" in out
     assert "CV: PredefinedSplit (official folds by acquisition day)" in " ".join(out.split())
     assert "baseline-knn" in out and "baseline-dummy" in out
     for hint in ("ships ui mlflow --workspace", "ships serve --workspace", "ships leaderboard --workspace"):
@@ -42,7 +42,9 @@ def test_demo_creates_the_workspace_then_reuses_it(tmp_path, monkeypatch):
     monkeypatch.setattr(demo_module, "DEMO_BASELINES", ("dummy",))
     again = runner.invoke(root, ["demo", "-w", str(path)], terminal_width=200)
     assert again.exit_code == 0, again.output
-    assert f"Reusing workspace {path}" in again.output and len(_submissions(path)) == 3
+    assert f"Reusing workspace {path}" in again.output
+    assert "dummy: already run and submitted in this workspace" in " ".join(again.output.split())
+    assert len(_submissions(path)) == 2  # no second record of a baseline
 
 
 def test_demo_refuses_a_folder_that_is_not_a_workspace(tmp_path):

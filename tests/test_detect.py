@@ -371,13 +371,13 @@ def test_the_test_part_is_the_workspace_test_set_with_the_organiser_labels(real_
 def test_the_test_part_is_read_never_recomputed(workspace, monkeypatch):
     """A changed splitter cannot move training chips into the test bed: the split is not recomputed."""
     import competition.split
-    import competition.workspace
+    import competition.create
 
     def no_split(*args, **kwargs):
         raise AssertionError("the test bed recomputed the split")
 
     monkeypatch.setattr(competition.split, "make_split", no_split)
-    monkeypatch.setattr(competition.workspace, "make_split", no_split)
+    monkeypatch.setattr(competition.create, "make_split", no_split)
     before = load_test_part(workspace)
     # the workspace itself is the truth: relabel one test chip in a rewritten workspace and it follows
     solution = workspace.solution_path
@@ -398,7 +398,7 @@ def test_the_test_part_is_read_never_recomputed(workspace, monkeypatch):
 def test_a_changed_solution_is_refused(workspace):
     path = workspace.solution_path
     path.write_text(path.read_text().replace(",0,Public", ",1,Public", 1))
-    with pytest.raises(WorkspaceError, match="changed since init"):
+    with pytest.raises(WorkspaceError, match="changed since `ships init`; scoring refused"):
         load_test_part(workspace)
 
 

@@ -55,7 +55,9 @@ def test_the_server_is_postgresql(url):
             assert "PostgreSQL" in conn.execute(text("SELECT version()")).scalar_one()
             triggers = conn.execute(text("SELECT DISTINCT event_object_table, trigger_name FROM information_schema.triggers "
                                          "WHERE trigger_schema = current_schema() ORDER BY 1")).all()
-            assert [tuple(t) for t in triggers] == [("rescores", "rescores_append_only"),
+            assert [tuple(t) for t in triggers] == [("invalidations", "invalidations_append_only"),
+                                                    ("replicates", "replicates_append_only"),
+                                                    ("rescores", "rescores_append_only"),
                                                     ("submissions", "submissions_append_only")]
 
 

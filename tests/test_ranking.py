@@ -127,3 +127,21 @@ def test_row_to_dict_is_json_ready():
     assert d["last_submitted_at"] == T0.isoformat()
     assert d["rank"] == 1 and d["tied"] is False and d["move"] is None
     assert isinstance(row, LeaderboardRow)
+
+
+def test_paired_ties_see_through_correlated_scores():
+    """Two models scored on the same resampled days: their intervals overlap widely, but the
+    bootstrap of their difference is tight, so they are not tied; a third, really close, is."""
+    import numpy as np
+
+    from leaderboard.ranking import mark_paired_ties
+
+    rng = np.random.default_rng(0)
+    shared = rng.normal(0.95, 0.02, 1000)  # what every model gains or loses with the resampled days
+    reps = {1: shared + 0.010, 2: shared + rng.normal(0, 0.002, 1000), 3: shared + rng.normal(0, 0.002, 1000)}
+    records = [entry(1, "a", 0.960, minutes=0), entry(2, "b", 0.950, minutes=1), entry(3, "c", 0.9499, minutes=2)]
+    rows = rank_public(records)
+    assert [r.tied for r in rows] == [False, True, True]  # the overlap of the intervals says tied
+    paired = mark_paired_ties(rows, reps)
+    assert [(r.team, r.tied) for r in paired] == [("a", False), ("b", False), ("c", True)]
+    assert mark_paired_ties(rows, {}) == rows  # without replicates the overlap rule stays

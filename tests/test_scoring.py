@@ -9,13 +9,13 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
+from competition.bootstrap import group_tables, resample_metrics
 from competition.errors import ParameterError, SubmissionError
 from competition.scoring import (
     CLIP,
+    INTERVALS,
     METRICS,
     THRESHOLD,
-    _group_tables,
-    _resample_metrics,
     score_predictions,
     validate_submission,
 )
@@ -54,8 +54,8 @@ def sklearn_reference(y, p, weight=None) -> dict[str, float]:
 
 def weighted(y, p, weights) -> dict[str, np.ndarray]:
     """The vectorised metrics with per-chip integer weights (m, n), each chip its own group."""
-    sums, blocks = _group_tables(y, p, np.arange(len(y)), len(y))
-    return _resample_metrics(np.asarray(weights, dtype=np.float64), sums, blocks)
+    sums, blocks = group_tables(y, p, np.arange(len(y)), len(y), threshold=THRESHOLD, clip=CLIP)
+    return resample_metrics(np.asarray(weights, dtype=np.float64), sums, blocks)[0]
 
 
 @pytest.fixture
@@ -198,14 +198,14 @@ def test_group_bootstrap_matches_a_naive_loop():
     groups = np.repeat(np.arange(30), 10)
     y = rng.integers(0, 2, 300)
     p = np.clip(0.3 * y + 0.5 * rng.random(30)[groups] + 0.3 * rng.random(300), 0, 1)
-    report = score_predictions(y, p, groups=groups, n_bootstrap=1000, random_state=1)
+    report = score_predictions(y, p, groups=groups, n_bootstrap=1000, random_state=1, interval="percentile")
     naive = []
     for _ in range(1000):
         idx = np.concatenate([np.flatnonzero(groups == g) for g in rng.integers(0, 30, 30)])
         naive.append(skm.roc_auc_score(y[idx], p[idx]))
     low, high = np.quantile(naive, [0.025, 0.975])
     assert report.intervals["roc_auc"] == pytest.approx((low, high), abs=0.005)
-    chips = score_predictions(y, p, n_bootstrap=1000, random_state=1)  # resampling chips is not the same
+    chips = score_predictions(y, p, n_bootstrap=1000, random_state=1, interval="percentile")  # chips: not the same
     assert chips.intervals["roc_auc"] != pytest.approx((low, high), abs=0.005)
 
 
@@ -226,20 +226,111 @@ def test_no_groups_is_one_group_per_chip(data):
     assert a.intervals == b.intervals
 
 
-def test_intervals_hold_the_point_value(data):
+@pytest.mark.parametrize("interval", INTERVALS)
+def test_intervals_hold_the_point_value(data, interval):
     y, p = data
-    report = score_predictions(y, p, groups=np.arange(len(y)) // 5, confidence=0.9)
+    report = score_predictions(y, p, groups=np.arange(len(y)) // 5, confidence=0.9, interval=interval)
+    assert report.interval == interval
     for name, metric in METRICS.items():
         low, high = report.intervals[name]
         assert metric.minimum <= low <= report.metrics[name] <= high <= metric.maximum, name
-    narrow = score_predictions(y, p, groups=np.arange(len(y)) // 5, confidence=0.5).intervals["roc_auc"]
-    assert narrow[1] - narrow[0] < report.intervals["roc_auc"][1] - report.intervals["roc_auc"][0]
+    narrow = score_predictions(y, p, groups=np.arange(len(y)) // 5, confidence=0.5, interval=interval)
+    low, high = narrow.intervals["roc_auc"]
+    assert high - low < report.intervals["roc_auc"][1] - report.intervals["roc_auc"][0]
+
+
+def test_delta_method_errors_match_numerical_derivatives():
+    # se = sqrt(sum_g c_g (d metric / d c_g)^2); the derivative by central differences of the weighted metric.
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 12, 150)
+    y = rng.integers(0, 2, 150)
+    p = np.clip(0.3 * y + 0.7 * rng.random(150), 0, 1).round(2)  # ties
+    tables = group_tables(y, p, codes, 12, threshold=THRESHOLD, clip=CLIP)
+    counts = rng.integers(0, 4, 12).astype(np.float64)
+    counts[0] = 0.0  # a group not drawn
+    _, errors = resample_metrics(counts[None, :], *tables, with_se=True)
+    step = 1e-6
+    for name in NAMES:
+        grad = np.array([(resample_metrics((counts + step * e)[None, :], *tables)[0][name][0]
+                          - resample_metrics((counts - step * e)[None, :], *tables)[0][name][0]) / (2 * step)
+                         for e in np.eye(12)])
+        assert errors[name][0] == pytest.approx(np.sqrt((counts * grad**2).sum()), rel=1e-5), name
+
+
+def test_studentized_matches_a_naive_bootstrap_t():
+    # Accuracy with groups, written out: resample groups, the ratio's delta-method error per resample,
+    # t = (value - point) / error, Hesterberg's level Phi(sqrt(G/(G-1)) t_(G-1)(0.025)), clipped to [0, 1].
+    from scipy import stats
+
+    rng = np.random.default_rng(11)
+    n_groups = 25
+    groups = np.repeat(np.arange(n_groups), 8)
+    y = rng.integers(0, 2, len(groups))
+    hard = rng.random(n_groups)[groups] < 0.3
+    p = np.where(rng.random(len(y)) < np.where(hard, 0.35, 0.05), 1 - y, y) * 0.8 + 0.1
+    right = ((p >= THRESHOLD) == y).astype(float)
+    a, d = np.bincount(groups, right), np.bincount(groups).astype(float)
+    point = a.sum() / d.sum()
+    se = np.sqrt(((a - point * d) ** 2).sum()) / d.sum()
+    t = []
+    for _ in range(4000):
+        c = np.bincount(rng.integers(0, n_groups, n_groups), minlength=n_groups)
+        value = c @ a / (c @ d)
+        t.append((value - point) / (np.sqrt(c @ (a - value * d) ** 2) / (c @ d)))
+    level = stats.norm.cdf(np.sqrt(n_groups / (n_groups - 1)) * stats.t.ppf(0.025, n_groups - 1))
+    t_low, t_high = np.quantile(t, [level, 1 - level])
+    expected = (max(0.0, point - t_high * se), min(1.0, point - t_low * se))
+    report = score_predictions(y, p, groups=groups, n_bootstrap=4000, random_state=2)
+    assert report.metrics["accuracy"] == pytest.approx(point)
+    assert report.intervals["accuracy"] == pytest.approx(expected, abs=0.006)
+    percentile = score_predictions(y, p, groups=groups, n_bootstrap=4000, random_state=2, interval="percentile")
+    assert percentile.intervals["accuracy"] != pytest.approx(expected, abs=0.006)
+
+
+def test_bca_matches_scipy_on_chips():
+    # One group per chip: the group jackknife is scipy's jackknife, so BCa must agree with scipy.stats.bootstrap.
+    from scipy import stats
+
+    def auc(y, p, axis=-1):  # Mann-Whitney, vectorised over resamples for scipy
+        n_pos = y.sum(axis=axis)
+        rank_sum = (stats.rankdata(p, axis=axis) * y).sum(axis=axis)
+        return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * (y.shape[axis] - n_pos))
+
+    rng = np.random.default_rng(4)
+    y = rng.integers(0, 2, 120)
+    p = np.clip(0.25 * y + 0.75 * rng.random(120), 0, 1)
+    assert auc(y, p) == pytest.approx(skm.roc_auc_score(y, p))
+    got = score_predictions(y, p, n_bootstrap=10000, random_state=0, interval="bca").intervals["roc_auc"]
+    ref = stats.bootstrap((y, p), auc, paired=True, vectorized=True, n_resamples=10000, method="BCa",
+                          random_state=1).confidence_interval
+    assert got == pytest.approx((ref.low, ref.high), abs=0.006)
+    plain = score_predictions(y, p, n_bootstrap=10000, random_state=0, interval="percentile").intervals["roc_auc"]
+    assert abs(got[0] - plain[0]) + abs(got[1] - plain[1]) > 0.002  # the correction moves the ends
+
+
+def test_a_resample_without_errors_keeps_the_sample_error():
+    # Recall errors in 2 of 20 groups only: about 1 resample in 9 has none (recall 1, no delta-method error).
+    groups = np.repeat(np.arange(20), 10)
+    y = np.tile([1, 0], 100)
+    p = np.where(y == 1, 0.9, 0.1)
+    p[[0, 2, 4, 100, 102]] = 0.2  # missed ships in groups 0 and 10
+    report = score_predictions(y, p, groups=groups, n_bootstrap=2000)
+    low, high = report.intervals["recall"]
+    assert 0.5 < low < report.metrics["recall"] < high <= 1.0  # not stretched to [0, 1]
+
+
+def test_a_perfect_prediction_has_a_point_interval():
+    groups = np.repeat(np.arange(10), 6)
+    y = np.tile([0, 1, 0], 20)
+    report = score_predictions(y, 0.2 + 0.6 * y, groups=groups)
+    for name in ("roc_auc", "average_precision", "accuracy", "precision", "recall", "f1"):
+        assert report.intervals[name] == (1.0, 1.0), name
 
 
 def test_chunks_give_the_same_values(data, monkeypatch):
     y, p = data
     whole = score_predictions(y, p, n_bootstrap=50)
-    monkeypatch.setattr("competition.scoring._CHUNK_CELLS", 1000)  # 5 resamples per chunk
+    monkeypatch.setattr("competition.bootstrap._CHUNK_CELLS", 1000)  # 5 resamples per chunk
     assert score_predictions(y, p, n_bootstrap=50).intervals == whole.intervals
 
 
@@ -285,6 +376,7 @@ def test_single_class_leaves_auc_undefined():
         ({"n_bootstrap": 2.5}, "n_bootstrap=2.5 is invalid"),
         ({"confidence": 1.0}, "confidence=1.0 is invalid; expected a fraction in (0, 1)"),
         ({"groups": [1, 2, 3]}, "groups has 3 values but y_true 2"),
+        ({"interval": "wald"}, "interval='wald' is invalid; expected one of 'studentized', 'bca', 'percentile'"),
     ],
 )
 def test_bad_arguments(kwargs, message):

@@ -441,9 +441,61 @@ def test_database_refuses_to_rewrite_or_delete_scores(three_teams, sql):
     assert len(store.submissions()) == 6
 
 
-def test_store_has_no_update_or_delete_api():
+def test_store_has_no_update_or_delete_api_for_submissions():
     public = {n for n in dir(Store) if not n.startswith("_")}
-    assert not {n for n in public if any(w in n for w in ("delete", "remove", "update", "edit", "drop"))}
+    # remove_team removes only a team without submissions (see below); nothing rewrites a submission
+    assert {n for n in public if any(w in n for w in ("delete", "remove", "update", "edit", "drop"))} == {"remove_team"}
+
+
+def test_rename_keeps_token_submissions_and_finals(store):
+    token = store.add_team("alpha")
+    submit(store, "alpha", 0.8)
+    store.select_finals("alpha", [1])
+    before = store.revision()
+    store.rename_team("ALPHA", "Harbour Watch")
+    assert store.team_for_token(token) == "Harbour Watch" and store.revision() != before
+    assert [r.team for r in store.submissions()] == ["Harbour Watch"] and store.final_ids() == {"Harbour Watch": [1]}
+    assert [r.team for r in store.leaderboard()] == ["Harbour Watch"]
+    store.add_team("beta")
+    with pytest.raises(StoreError, match="team name 'BETA' is taken"):
+        store.rename_team("Harbour Watch", "BETA")
+    with pytest.raises(ParameterError, match="is not printable"):
+        store.rename_team("beta", "be\x1bta")
+
+
+def test_remove_only_a_team_without_submissions(store):
+    store.add_team("typo")
+    store.add_team("alpha")
+    submit(store, "alpha", 0.8)
+    store.remove_team("TYPO")
+    assert [t.name for t in store.list_teams()] == ["alpha"]
+    with pytest.raises(StoreError, match="has 1 submission, which are kept .* invalidate them"):
+        store.remove_team("alpha")
+    assert len(store.submissions()) == 1
+
+
+def test_an_invalidated_submission_leaves_the_boards_and_cannot_be_a_final(store):
+    store.add_team("alpha")
+    store.add_team("beta")
+    submit(store, "alpha", 0.95)
+    submit(store, "alpha", 0.80, at=T0 + timedelta(minutes=1))
+    submit(store, "beta", 0.90, at=T0 + timedelta(minutes=2))
+    assert [(r.team, r.submission_id) for r in store.leaderboard()] == [("alpha", 1), ("beta", 3)]
+    store.select_finals("alpha", [1])
+    record = store.invalidate(1, "predictions copied from another team", now=T0 + timedelta(hours=1))
+    assert store.final_ids() == {}  # an invalidated submission is no longer a final
+    assert record.invalidated == "predictions copied from another team"
+    assert [(r.team, r.submission_id) for r in store.leaderboard()] == [("beta", 3), ("alpha", 2)]
+    assert store.submission(1).public_score == 0.95  # the submission itself is kept as it was
+    with pytest.raises(StoreError, match="submission 1 was invalidated by the organiser"):
+        store.select_finals("alpha", [1])
+    with pytest.raises(StoreError, match="invalidated already"):
+        store.invalidate(1, "again")
+    with pytest.raises(StoreError, match="needs a reason"):
+        store.invalidate(2, "   ")
+    final = store.finalize(now=T0 + timedelta(days=1))
+    assert 1 not in final.auto_selected and 2 in final.auto_selected
+    assert store.invalidated_ids() == {1: "predictions copied from another team"}
 
 
 def test_rescore_adds_a_row_and_keeps_the_original(three_teams):
@@ -574,3 +626,16 @@ def test_a_lower_is_better_metric_ranks_lowest_first(store_url):
         assert [(r.team, r.score) for r in board] == [("alpha", 0.10), ("beta", 0.20)]
         final = store.finalize(now=T0 + timedelta(days=1))
         assert sorted(final.auto_selected) == [2, 3]  # each team's one best (lowest) Public loss
+
+
+def test_the_board_marks_ties_by_the_paired_bootstrap_of_stored_replicates(store):
+    rng = np.random.default_rng(1)
+    shared = rng.normal(0.9, 0.03, 500)
+    for team, shift, minutes in (("alpha", 0.02, 0), ("beta", 0.0, 1), ("gamma", -0.0001, 2)):
+        store.add_team(team)
+        store.add_submission(team=team, file_sha256=SHA, filename="s.csv", message="",
+                             public=metrics(0.9 + shift, width=0.06), private=metrics(0.9),
+                             split_hash="s", submitted_at=T0 + timedelta(minutes=minutes),
+                             replicates={"public": shared + shift + rng.normal(0, 0.001, 500), "private": shared})
+    rows = store.leaderboard()
+    assert [(r.team, r.tied) for r in rows] == [("alpha", False), ("beta", False), ("gamma", True)]

@@ -197,9 +197,9 @@ def test_a_bad_model_file_exits_1_with_the_reason(team_folder, tmp_path, source,
 @pytest.mark.parametrize("args, message", [
     (["cv", "mymodel"], "Error: unknown model 'mymodel'; expected one of: dummy, logreg, knn, xgboost, cnn, vgg16; "
                         "or the path of your own model file, a .py that defines make_estimator(random_state)"),
-    (["cv", str(EXAMPLE), "--data", "{folder}", "-w", "{folder}"], "Error: --data and --workspace are exclusive"),
+    (["cv", str(EXAMPLE), "--data", "{folder}", "-w", "{folder}"], "Error: --data and --workspace both given"),
     (["cv", str(EXAMPLE), "--data", "{folder}/nowhere"],
-     "nowhere: no such folder; pass the folder your team downloaded"),
+     "nowhere: no such folder; pass the folder your team downloaded with `ships download`"),
     (["cv", str(EXAMPLE), "--data", "{empty}"],
      "not a competition data folder, missing train.csv, folds.csv, test.csv"),
 ])

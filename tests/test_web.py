@@ -225,17 +225,30 @@ def test_errors_are_pages_or_json(site, path, status):
 
 # -- privacy and escaping ---------------------------------------------------------------------
 
+def _flat_routes(routes) -> list:
+    """The app's routes, those of included routers too."""
+    out = []
+    for route in routes:
+        router = getattr(route, "original_router", None)  # an included APIRouter
+        out += _flat_routes(router.routes) if router is not None else [route]
+    return out
+
+
+PUBLIC_DATA = ("/api/data", "/data/sample_submission.csv")  # the public data itself: test ids by design
+
+
 def _get_routes(app, store) -> list[str]:
     """A URL for every GET route of the app, with every real value of its path parameters."""
     values = {"name": [encode_name(t.name) for t in store.list_teams()] + ["nobody"],
               "submission_id": [str(r.id) for r in store.submissions()] + ["999"]}
     urls = ["/?board=public", "/?board=private", "/leaderboard.json?board=private"]
-    for route in app.routes:
+    for route in _flat_routes(app.routes):
         if isinstance(route, Mount):
             urls.append(f"{route.path}/style.css")
             continue
         if "GET" not in route.methods:
-            assert route.path in ("/api/submissions", "/submit"), f"unchecked route {route.path}"
+            assert route.path in ("/api/submissions", "/submit", "/api/validate", "/api/finals"), \
+                f"unchecked route {route.path}"
             continue
         params = list(route.param_convertors)
         assert set(params) <= set(values), f"no values for the parameters of {route.path}"
@@ -278,7 +291,7 @@ def test_no_private_data_on_any_route_until_finalize(fresh):
     for url, body in before.items():
         leaked = sorted(s for s in secret if s in body)
         assert not leaked, f"{url} shows Private values {leaked[:3]}"
-        if not url.startswith("POST"):  # error messages name missing ids, as the CLI does; ids are public
+        if not url.startswith("POST") and url not in PUBLIC_DATA:  # messages name missing ids, as the CLI does
             assert not [i for i in sol.ids if i in body], f"{url} lists test ids"
         assert "Usage" not in body and "y_true" not in body and '"private_score":0' not in body
         assert '"private' not in body, f"{url} has a Private field"
@@ -328,6 +341,31 @@ def test_api_upload_goes_through_submit_file(fresh):
     assert (ws.submissions_dir / f"{out['file_sha256']}.csv").read_bytes() == predictions(ws, 11, 0.5)
     assert len(store.submissions()) == n + 1
     assert client.get(out["url"]).status_code == 200
+
+
+def test_ladder_shows_the_standing_interval_not_the_submissions_own(real_workspace_path, tmp_path):
+    """Under the Ladder an upload that does not move the standing value is shown the standing
+    submission's interval everywhere: its own interval would give its score away."""
+    ws = light_workspace(real_workspace_path, tmp_path / "ws", feedback="ladder")
+    sol = ws.load_solution()
+    public = sol.usage == "Public"
+    ship, no_ship = (int(np.flatnonzero(public & (sol.y_true == label))[0]) for label in (1, 0))
+    with Store.open(ws.store_url, ws.rules) as store:
+        token = store.add_team("alpha")
+    client = TestClient(make_app(ws, revision_ttl=0))
+    replies = []
+    for chip in (ship, no_ship):  # one chip above a tied rest: AUC up for a ship, down for a no-ship
+        proba = np.full(len(sol.ids), 0.5)
+        proba[chip] = 1.0
+        r = _api(client, token, csv_bytes(sol.ids, proba))
+        assert r.status_code == 201, r.text
+        replies.append(r.json())
+    first, second = (reply["public"] for reply in replies)
+    assert first["roc_auc_low"] < first["roc_auc_high"]
+    assert second == first
+    assert client.get(f"/submissions/{replies[1]['id']}.json").json()["public"] == first
+    history = client.get("/teams/alpha.json").json()["submissions"]
+    assert [(s["public_score"], s["public_low"], s["public_high"]) for s in history] == [tuple(first.values())] * 2
 
 
 def test_api_errors_carry_the_cli_messages(fresh, tmp_path):

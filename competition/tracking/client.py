@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import math
 import os
+import sqlite3
 import time
 import urllib.error
 import urllib.request
@@ -13,8 +15,9 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from competition.errors import TrackingError
+from competition.tracking.lock import holder, lock_path_for, release, sqlite_path, wait_for_lock
 
-__all__ = ["TrackerBase", "DEFAULT_EXPERIMENT", "mlflow_errors"]
+__all__ = ["TrackerBase", "DEFAULT_EXPERIMENT", "mlflow_errors", "ensure_store"]
 
 DEFAULT_EXPERIMENT = "ships"
 _PROBE_TIMEOUT_S = 3.0
@@ -23,6 +26,7 @@ _PROBE_TIMEOUT_S = 3.0
 _HTTP_DEFAULTS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "2", "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
                   "MLFLOW_HTTP_REQUEST_TIMEOUT": "30"}
 PARAM_MAX = 500
+_SETUP_TIMEOUT_S = 120.0
 
 
 def mlflow_errors() -> tuple[type[BaseException], ...]:
@@ -53,14 +57,14 @@ class TrackerBase:
         self.experiment = experiment
         self.artifact_location = artifact_location or _default_artifacts(self.uri)
         self._experiment_id: str | None = None
+        self._store_ready = False
         if self._is_http:
             for key, value in _HTTP_DEFAULTS.items():
                 os.environ.setdefault(key, value)
             # MLflow's client prints "View run ... at" links to stdout after each run against a
             # server, which would corrupt --json output; the harness prints its own summary.
             os.environ["MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"] = "true"
-        for name in ("alembic", "mlflow.store.db.utils"):  # database set-up chatter on first use
-            logging.getLogger(name).setLevel(logging.WARNING)
+        _quiet_setup()
 
     @property
     def _is_http(self) -> bool:
@@ -118,7 +122,16 @@ class TrackerBase:
     def _client(self):
         from mlflow import MlflowClient
 
+        if not self._store_ready:
+            ensure_store(self.uri)
+            self._store_ready = True
         return MlflowClient(tracking_uri=self.uri)
+
+    @property
+    def experiment_id(self) -> str:
+        """The id of the harness's experiment in this store (created on first use)."""
+        with self._wrap("open the tracking store"):
+            return self._experiment()
 
     def _experiment(self) -> str:
         if self._experiment_id is None:
@@ -169,6 +182,91 @@ class TrackerBase:
             with contextlib.suppress(*mlflow_errors()):
                 self._end(run_id, status)
 
+
+def ensure_store(uri: str, *, held: Path | None = None, timeout: float = _SETUP_TIMEOUT_S) -> None:
+    """Set up a fresh ``sqlite:`` store's schema once, under its writer lock; nothing for other stores.
+
+    MLflow creates the tables of an empty SQLite database on first use, and two processes doing
+    it at once leave it half-migrated for good.  So the set-up runs under the lock of
+    :func:`competition.tracking.lock.lock_path_for` (``WORKSPACE/tracking/writer.lock`` for the
+    workspace's ``mlflow.db``); a store whose schema is already current is opened without it.
+
+    Parameters
+    ----------
+    uri : str
+    held : Path, optional
+        The writer lock the caller holds already (the drainer of pending runs): no waiting for it.
+    timeout : float
+        Seconds to wait for a lock held by another process.
+
+    Raises
+    ------
+    TrackingError
+        When the store cannot be set up, or the lock stays held for ``timeout`` seconds.
+    """
+    db = sqlite_path(uri)
+    if db is None or _schema_ready(db):
+        return
+    lock = lock_path_for(uri)
+    if lock == held:
+        _open_store(uri)
+        return
+    fd = wait_for_lock(lock, timeout=timeout, role="MLflow store set-up", done=lambda: _schema_ready(db))
+    if fd is None:
+        if _schema_ready(db):
+            return
+        raise TrackingError(f"MLflow tracking store {uri}: could not set up its database: the writer lock {lock} was "
+                            f"held by {holder(lock) or 'another process'} for {timeout:.0f} s; wait for that process "
+                            "to finish (or stop it) and run the command again")
+    try:
+        if not _schema_ready(db):
+            _open_store(uri)
+    finally:
+        release(fd)
+
+
+def _open_store(uri: str) -> None:
+    """Open the store once, which creates and migrates an empty database's tables."""
+    from mlflow import MlflowClient
+
+    _quiet_setup()
+    try:
+        MlflowClient(tracking_uri=uri).search_experiments(max_results=1)
+    except mlflow_errors() as exc:
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise TrackingError(f"MLflow tracking store {uri}: could not set up its database ({first})") from exc
+
+
+def _quiet_setup() -> None:
+    """Silence the database set-up chatter of a store's first use."""
+    for name in ("alembic", "mlflow.store.db.utils"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def _schema_ready(db: Path) -> bool:
+    """Whether the SQLite database at ``db`` holds MLflow's current schema (read-only check)."""
+    if not db.is_file():
+        return False
+    try:
+        with contextlib.closing(sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True, timeout=10)) as con:
+            row = con.execute("SELECT version_num FROM alembic_version").fetchone()
+    except sqlite3.Error:
+        return False
+    head = _latest_schema()
+    return row is not None and (head is None or row[0] == head)
+
+
+@functools.cache
+def _latest_schema() -> str | None:
+    """MLflow's newest schema revision; None if this MLflow version does not say."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        from mlflow.store.db.utils import _get_latest_schema_revision
+
+        return _get_latest_schema_revision()
+    except (ImportError, AttributeError, MlflowException):
+        return None
 
 
 def _param_value(value) -> str:

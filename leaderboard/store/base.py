@@ -6,14 +6,16 @@ from collections.abc import Mapping
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import func, select
+import numpy as np
+from sqlalchemy import event, func, select
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import OperationalError
 
-from competition.errors import ClosedError, ParameterError, StoreError
+from competition.errors import ClosedError, ParameterError, QuotaError, StoreError, StoreUnavailableError
 from competition.rules import Rules, day_bounds
 from leaderboard import ranking
-from leaderboard.store.checks import clean, name_key, unknown_team
+from leaderboard.store.checks import check_id, clean, hide_password, name_key, scrub_password, unknown_team
+from leaderboard.store.schema import replicates as replicates_table
 from leaderboard.store.schema import (SubmissionRecord, competition_state, finals, make_engine, read_version, rescores,
                                       select_entries, select_records, submissions, teams, to_entry, to_record,
                                       upgrade, write_transaction)
@@ -30,7 +32,7 @@ class StoreBase:
     # -- opening -------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, url: str, rules: Rules | None = None) -> "StoreBase":
+    def open(cls, url: str, rules: Rules | None = None, *, busy_timeout: float | None = None) -> "StoreBase":
         """Open the store at a SQLAlchemy URL, creating or migrating its schema.
 
         Parameters
@@ -39,19 +41,32 @@ class StoreBase:
             e.g. ``sqlite:///ws/leaderboard.db`` or ``postgresql+psycopg://user@host/db``.
         rules : Rules, optional
             The competition's rules (default: ``Rules()``, ROC AUC and two finals).
+        busy_timeout : float, optional
+            Seconds a statement waits for a lock held by another writer before the store is
+            called unavailable (SQLite's busy timeout, PostgreSQL's ``lock_timeout``); default
+            60 on SQLite and no limit on PostgreSQL.  The web view uses a few seconds.
 
         Raises
         ------
         StoreError
-            If the URL is invalid, the database cannot be reached, or its schema is newer
-            than this version of ships.
+            If the URL is invalid or its schema is newer than this version of ships.
+        StoreUnavailableError
+            If the database cannot be reached or stays locked.
+
+        Messages show the URL with its password hidden.
         """
-        engine = make_engine(url)
+        try:
+            engine = make_engine(url)
+        except StoreError as exc:
+            raise StoreError(scrub_password(str(exc), url)) from None
+        if busy_timeout is not None:
+            _set_busy_timeout(engine, busy_timeout)
         try:
             upgrade(engine)
         except OperationalError as exc:
             engine.dispose()
-            raise StoreError(f"cannot open the store at {engine.url!r}: {exc.orig}") from exc
+            raise StoreUnavailableError(f"cannot open the store at {hide_password(engine.url)}: "
+                                        f"{scrub_password(str(exc.orig), url)}") from None
         except StoreError:
             engine.dispose()
             raise
@@ -95,16 +110,44 @@ class StoreBase:
         try:
             yield
         except OperationalError as exc:
-            raise StoreError(f"the store at {self.url} is unavailable: {exc.orig}; "
-                             "nothing was changed, try again") from exc
+            reason = scrub_password(str(exc.orig), self._engine.url.render_as_string(hide_password=False))
+            raise StoreUnavailableError(f"the store at {self.url} is unavailable: {reason}; "
+                                        "nothing was changed, try again") from None
 
     def _revision(self, conn: Connection) -> str:
         counts = [select(f(c)).scalar_subquery() for c in (submissions.c.id, rescores.c.id, teams.c.id)
                   for f in (func.count, func.max)]
         row = conn.execute(select(*counts, select(func.max(finals.c.selected_at)).scalar_subquery(),
                                   select(func.count()).select_from(finals).scalar_subquery(),
-                                  select(competition_state.c.finalized_at).scalar_subquery())).one()
+                                  select(competition_state.c.finalized_at).scalar_subquery(),
+                                  select(competition_state.c.edits).scalar_subquery())).one()
         return ":".join("" if v is None else str(v) for v in row)
+
+    def _insert_replicates(self, conn: Connection, submission_id: int, replicates: Mapping | None) -> None:
+        """Store a submission's bootstrap replicates of the primary metric, per part (float32)."""
+        for part, values in (replicates or {}).items():
+            if values is None:
+                continue
+            data = np.ascontiguousarray(values, dtype="<f4")
+            conn.execute(replicates_table.insert().values(submission_id=submission_id, part=part,
+                                                          metric=self.rules.metric, n=len(data),
+                                                          data=data.tobytes()))
+
+    def _replicates(self, conn: Connection, ids: list[int], part: str) -> dict[int, np.ndarray]:
+        """The latest replicates of the rules' metric of each submission in ``ids`` (those that have some)."""
+        if not ids:
+            return {}
+        r = replicates_table
+        latest = (select(func.max(r.c.id)).where(r.c.submission_id.in_(ids), r.c.part == part,
+                                                 r.c.metric == self.rules.metric)
+                  .group_by(r.c.submission_id))
+        rows = conn.execute(select(r.c.submission_id, r.c.data).where(r.c.id.in_(latest)))
+        return {sid: np.frombuffer(data, dtype="<f4") for sid, data in rows}
+
+    def _bump_edits(self, conn: Connection) -> None:
+        """Count one edit of the organiser's (the leaderboard's revision changes with it)."""
+        conn.execute(competition_state.update().where(competition_state.c.id == 1)
+                     .values(edits=competition_state.c.edits + 1))
 
     def _team_id(self, conn: Connection, name: str, lock: bool = False) -> int:
         query = select(teams.c.id).where(teams.c.name_key == name_key(name))
@@ -129,6 +172,15 @@ class StoreBase:
             raise ClosedError(f"the competition was finalized at {at:%Y-%m-%d %H:%M} UTC; "
                              "submissions and final selections are closed")
 
+    def _check_quota(self, conn: Connection, team_id: int, at: datetime) -> None:
+        """Refuse a submission by a team that has used its quota (``rules.quota_for(kind)``) on ``at``'s UTC day."""
+        name, kind = conn.execute(select(teams.c.name, teams.c.kind).where(teams.c.id == team_id)).one()
+        daily_quota = self.rules.quota_for(kind)
+        if daily_quota is not None and self._count_day(conn, team_id, at) >= daily_quota:
+            start, end = day_bounds(at)
+            raise QuotaError(f"team {name!r} has used its {daily_quota} submissions for {start:%Y-%m-%d} (UTC); "
+                             f"the quota resets at {end:%Y-%m-%d %H:%M} UTC")
+
     def _count_day(self, conn: Connection, team_id: int, at: datetime) -> int:
         start, end = day_bounds(at)
         return conn.execute(select(func.count()).select_from(submissions).where(
@@ -145,6 +197,11 @@ class StoreBase:
 
     def _records(self, conn: Connection, *, reveal: bool, team_id: int | None = None,
                  submission_id: int | None = None) -> list[SubmissionRecord]:
+        if submission_id is not None:
+            try:
+                check_id(submission_id)
+            except ParameterError as exc:  # e.g. beyond 64 bits: no such submission
+                raise StoreError(str(exc)) from None
         rows = conn.execute(select_records(reveal=reveal, team_id=team_id, submission_id=submission_id)).all()
         if submission_id is not None and not rows:
             raise StoreError(f"no submission {submission_id}; see 'ships submissions'")
@@ -164,3 +221,19 @@ class StoreBase:
         low, high = (values.get(f"{name}_{k}") for k in ("low", "high"))
         return {f"{part}_score": score, f"{part}_low": low if isinstance(low, float) else None,
                 f"{part}_high": high if isinstance(high, float) else None, f"{part}_metrics": values}
+
+
+def _set_busy_timeout(engine: Engine, seconds: float) -> None:
+    """Make every new connection of ``engine`` wait at most ``seconds`` for another writer's lock."""
+    ms = max(int(seconds * 1000), 1)
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):  # runs after make_engine's own set-up
+        cursor = dbapi_connection.cursor()
+        if engine.dialect.name == "sqlite":
+            cursor.execute(f"PRAGMA busy_timeout = {ms}")
+        elif engine.dialect.name == "postgresql":
+            cursor.execute(f"SET lock_timeout = {ms}")
+        cursor.close()
+        if engine.dialect.name == "postgresql":
+            dbapi_connection.commit()

@@ -11,7 +11,8 @@ from competition.errors import StoreError
 from leaderboard import ranking
 from leaderboard.store.base import StoreBase
 from leaderboard.store.checks import by_team, check_id, utc
-from leaderboard.store.schema import Finalization, SubmissionRecord, competition_state, finals, submissions
+from leaderboard.store.schema import (Finalization, SubmissionRecord, competition_state, finals, invalidations,
+                                      submissions)
 
 
 class FinalsPart(StoreBase):
@@ -43,6 +44,11 @@ class FinalsPart(StoreBase):
                 if owner != team_id:
                     raise StoreError(f"submission {sid} belongs to team {self._name(conn, owner)!r}, "
                                      f"not {name!r}; a team may select only its own submissions")
+                reason = conn.execute(select(invalidations.c.reason)
+                                      .where(invalidations.c.submission_id == sid)).scalar()
+                if reason is not None:
+                    raise StoreError(f"submission {sid} was invalidated by the organiser ({reason}); "
+                                     "it cannot be a final submission")
             conn.execute(finals.delete().where(finals.c.team_id == team_id))
             for sid in ids:
                 conn.execute(finals.insert().values(team_id=team_id, submission_id=sid, selected_at=at, auto=False))
@@ -72,7 +78,7 @@ class FinalsPart(StoreBase):
             auto = []
             for team, rs in by_team(records).items():
                 if team not in chosen:
-                    picks = sorted((r for r in rs if r.public_score is not None),
+                    picks = sorted((r for r in rs if r.public_score is not None and r.invalidated is None),
                                    key=lambda r: ranking.best_key(r, "public", self.rules))[:self.rules.n_finals]
                     team_id = self._team_id(conn, team)
                     for r in picks:
@@ -82,6 +88,7 @@ class FinalsPart(StoreBase):
             conn.execute(competition_state.update().where(competition_state.c.id == 1).values(finalized_at=at))
             records = self._records(conn, reveal=True)
             board = ranking.rank_private(records, self._final_ids(conn), self.rules)
+            board = ranking.mark_paired_ties(board, self._replicates(conn, [r.submission_id for r in board], "private"))
             return Finalization(finalized_at=at, leaderboard=board, finals=[r for r in records if r.final],
                                 auto_selected=auto)
 
@@ -117,6 +124,8 @@ class FinalsPart(StoreBase):
             entries = self._entries(conn, reveal=private)
             rows = (ranking.rank_private(entries, self._final_ids(conn), self.rules) if private
                     else ranking.rank_public(entries, self.rules))
+            part = "private" if private else "public"
+            rows = ranking.mark_paired_ties(rows, self._replicates(conn, [r.submission_id for r in rows], part))
         self._boards[private] = (revision, tuple(rows))
         return rows
 

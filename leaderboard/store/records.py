@@ -44,6 +44,7 @@ from __future__ import annotations
 
 from leaderboard.store.checks import TEAM_KINDS
 from leaderboard.store.finals import FinalsPart
+from leaderboard.store.invalidations import InvalidationsPart
 from leaderboard.store.schema import Finalization, QuotaStatus, SubmissionRecord, Team
 from leaderboard.store.submissions import SubmissionsPart
 from leaderboard.store.teams import TeamsPart
@@ -51,5 +52,5 @@ from leaderboard.store.teams import TeamsPart
 __all__ = ["TEAM_KINDS", "Team", "SubmissionRecord", "QuotaStatus", "Finalization", "Store"]
 
 
-class Store(TeamsPart, SubmissionsPart, FinalsPart):
+class Store(TeamsPart, SubmissionsPart, FinalsPart, InvalidationsPart):
     """The leaderboard store over one database; open it with :meth:`Store.open`."""

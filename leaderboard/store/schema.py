@@ -10,12 +10,12 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 
-from sqlalchemy import Index, MetaData, Select, case, create_engine, event, func, inspect, select, text
+from sqlalchemy import Column, Index, Integer, MetaData, Select, case, create_engine, event, func, inspect, select, text
 from sqlalchemy.engine import Connection, Engine, Row, make_url
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError
 
 from competition.errors import StoreError
-from leaderboard.store.migrations import MIGRATIONS, SCHEMA_VERSION, v1_tables, v2_tables
+from leaderboard.store.migrations import MIGRATIONS, SCHEMA_VERSION, v1_tables, v2_tables, v3_tables
 from leaderboard.ranking import Entry, LeaderboardRow
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "teams",
     "submissions",
     "rescores",
+    "invalidations",
+    "replicates",
     "finals",
     "competition_state",
     "schema_version",
@@ -44,10 +46,12 @@ __all__ = [
 _PG_LOCK_KEY = 0x5417_0001  # pg_advisory_xact_lock key that serialises migrations
 
 metadata = MetaData()
-_t = {**v1_tables(metadata), **v2_tables(metadata)}
+_t = {**v1_tables(metadata), **v2_tables(metadata), **v3_tables(metadata)}
 Index("ix_submissions_team_time", _t["submissions"].c.team_id, _t["submissions"].c.submitted_at)
 teams, submissions, finals = _t["teams"], _t["submissions"], _t["finals"]
 competition_state, rescores, schema_version = _t["competition_state"], _t["rescores"], _t["schema_version"]
+invalidations, replicates = _t["invalidations"], _t["replicates"]
+competition_state.append_column(Column("edits", Integer, nullable=False, server_default="0"))
 
 
 # -- records ------------------------------------------------------------------------------
@@ -93,6 +97,7 @@ class SubmissionRecord:
     private_high: float | None
     final: bool
     rescored_at: datetime | None
+    invalidated: str | None = None  # the organiser's reason, when the submission no longer counts
 
     def to_dict(self) -> dict:
         """JSON-ready dict (times as ISO 8601 strings)."""
@@ -155,7 +160,7 @@ def make_engine(url: str) -> Engine:
         if parsed.get_backend_name() != "sqlite":
             return create_engine(parsed, pool_pre_ping=True)
         engine = create_engine(parsed, connect_args={"timeout": 60})
-    except (ArgumentError, NoSuchModuleError, ImportError) as exc:
+    except (ArgumentError, NoSuchModuleError, ImportError, ValueError) as exc:  # ValueError: e.g. a bad port
         raise StoreError(f"cannot use store URL {url!r}: {exc}; expected a SQLAlchemy URL such as "
                          "'sqlite:///path/leaderboard.db' or 'postgresql+psycopg://user@host/db'") from exc
     in_memory = parsed.database in (None, "", ":memory:")
@@ -196,8 +201,11 @@ def read_version(conn: Connection) -> int:
         If the database holds tables of ours but no schema version (not a ships store).
     """
     insp = inspect(conn)
+    # Our tables first, then the version: a migration committed by another process between the two
+    # look-ups (PostgreSQL reads each at its own snapshot) then reads as a version, never as a stranger.
+    ours = insp.has_table("submissions") or insp.has_table("teams")
     if not insp.has_table("schema_version"):
-        if insp.has_table("submissions") or insp.has_table("teams"):
+        if ours:
             raise StoreError("the database has 'teams' or 'submissions' tables but no schema version; "
                              "it is not a ships leaderboard store: point the store URL at a new database")
         return 0
@@ -271,7 +279,10 @@ def select_records(*, reveal: bool, team_id: int | None = None, submission_id: i
     s = submissions
     final = (select(func.count()).select_from(finals).where(finals.c.submission_id == s.c.id)
              .scalar_subquery().label("n_final"))
-    query = _scored_select(reveal, metrics=True).add_columns(s.c.file_sha256, s.c.filename, s.c.message, final)
+    reason = (select(invalidations.c.reason).where(invalidations.c.submission_id == s.c.id)
+              .scalar_subquery().label("invalidated"))
+    query = _scored_select(reveal, metrics=True).add_columns(s.c.file_sha256, s.c.filename, s.c.message, final,
+                                                             reason)
     if team_id is not None:
         query = query.where(s.c.team_id == team_id)
     if submission_id is not None:
@@ -280,8 +291,12 @@ def select_records(*, reveal: bool, team_id: int | None = None, submission_id: i
 
 
 def select_entries(*, reveal: bool) -> Select:
-    """The SELECT behind :func:`to_entry`: scores only, no metric dicts (fast for large boards)."""
-    return _scored_select(reveal, metrics=False)
+    """The SELECT behind :func:`to_entry`: scores only, no metric dicts (fast for large boards).
+
+    Invalidated submissions are left out: they take no part in any leaderboard.
+    """
+    gone = select(invalidations.c.submission_id).where(invalidations.c.submission_id == submissions.c.id)
+    return _scored_select(reveal, metrics=False).where(~gone.exists())
 
 
 def to_entry(row: Row, reveal: bool) -> Entry:
@@ -299,5 +314,5 @@ def to_record(row: Row, reveal: bool) -> SubmissionRecord:
         public_score=row.public_score, public_low=row.public_low, public_high=row.public_high,
         private=m["private_metrics"] if reveal else None, private_score=private.get("private_score"),
         private_low=private.get("private_low"), private_high=private.get("private_high"),
-        final=bool(row.n_final), rescored_at=row.rescored_at,
+        final=bool(row.n_final), rescored_at=row.rescored_at, invalidated=row.invalidated,
     )

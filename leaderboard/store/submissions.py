@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 
 from sqlalchemy import select
 
-from competition.errors import QuotaError
 from competition.rules import day_bounds
 from leaderboard.store.base import StoreBase
-from leaderboard.store.checks import MAX_MESSAGE, check_sha256, check_text, utc
+from leaderboard.store.checks import check_filename, check_message, check_sha256, check_text, name_key, utc
 from leaderboard.store.schema import QuotaStatus, SubmissionRecord, rescores, submissions, teams
 
 
@@ -28,6 +27,8 @@ class SubmissionsPart(StoreBase):
         private: Mapping,
         split_hash: str,
         submitted_at: datetime | None = None,
+        before_commit: Callable[[], None] | None = None,
+        replicates: Mapping | None = None,
     ) -> SubmissionRecord:
         """Record a scored submission, in one transaction with the quota check.
 
@@ -43,6 +44,12 @@ class SubmissionsPart(StoreBase):
             The split the scores were computed on.
         submitted_at : datetime, optional
             Timezone-aware; default now.
+        replicates : mapping, optional
+            ``{"public": array, "private": array}``: the bootstrap replicates of the primary
+            metric, kept for paired tie tests (see :func:`leaderboard.ranking.mark_paired_ties`).
+        before_commit : callable, optional
+            Called inside the transaction once the quota check passed and the row is inserted
+            (e.g. to move the file into place); if it raises, nothing is recorded.
 
         Returns
         -------
@@ -57,32 +64,49 @@ class SubmissionsPart(StoreBase):
             If the team has used its quota (``rules.quota_for(kind)``) for the UTC day of
             ``submitted_at``.
         ParameterError
-            For a malformed argument.
+            For a malformed argument, a message or file name with control characters.
         """
         at = utc(submitted_at, "submitted_at")
         values = dict(
-            file_sha256=check_sha256(file_sha256), filename=check_text("filename", filename, 255),
-            message=check_text("message", message, MAX_MESSAGE), submitted_at=at,
+            file_sha256=check_sha256(file_sha256), filename=check_filename(filename),
+            message=check_message(message), submitted_at=at,
             split_hash=check_text("split_hash", split_hash, 64),
             **self._score_values("public", public), **self._score_values("private", private),
         )
         with self._write() as conn:
             self._check_open(conn)
             team_id = self._team_id(conn, team, lock=True)
-            kind = conn.execute(select(teams.c.kind).where(teams.c.id == team_id)).scalar_one()
-            daily_quota = self.rules.quota_for(kind)
-            if daily_quota is not None:
-                used = self._count_day(conn, team_id, at)
-                if used >= daily_quota:
-                    start, end = day_bounds(at)
-                    raise QuotaError(
-                        f"team {self._name(conn, team_id)!r} has used its {daily_quota} submissions for "
-                        f"{start:%Y-%m-%d} (UTC); the quota resets at {end:%Y-%m-%d %H:%M} UTC")
+            self._check_quota(conn, team_id, at)
             new_id = conn.execute(submissions.insert().values(team_id=team_id, **values)).inserted_primary_key[0]
-            return self._records(conn, reveal=False, submission_id=new_id)[0]
+            self._insert_replicates(conn, new_id, replicates)
+            record = self._records(conn, reveal=False, submission_id=new_id)[0]
+            if before_commit is not None:
+                before_commit()
+            return record
+
+    def check_can_submit(self, team: str, now: datetime | None = None) -> None:
+        """Refuse early a submission that :meth:`add_submission` would refuse: finalized, or the quota used.
+
+        Cheap (no scoring, no file): call it before reading or scoring an upload.
+        :meth:`add_submission` checks both again in its transaction.  An unknown team passes
+        (it has used nothing).
+
+        Raises
+        ------
+        ClosedError
+            If the competition is finalized.
+        QuotaError
+            If ``team`` has used its quota for the UTC day of ``now`` (default now).
+        """
+        at = utc(now, "now")
+        with self._read() as conn:
+            self._check_open(conn, lock=False)
+            team_id = conn.execute(select(teams.c.id).where(teams.c.name_key == name_key(team))).scalar()
+            if team_id is not None:
+                self._check_quota(conn, team_id, at)
 
     def add_rescore(self, submission_id: int, *, public: Mapping, private: Mapping, split_hash: str,
-                    rescored_at: datetime | None = None) -> bool:
+                    rescored_at: datetime | None = None, replicates: Mapping | None = None) -> bool:
         """Store recomputed scores for a submission if they differ from its current ones.
 
         The submission's original row is never changed: a rescore row is added, and the
@@ -91,7 +115,8 @@ class SubmissionsPart(StoreBase):
         Returns
         -------
         bool
-            True if a rescore row was added, False if the scores were unchanged (nothing stored).
+            True if a rescore row was added, False if the scores were unchanged (no new score row;
+            replicates of the current metric are added if the submission has none).
 
         Raises
         ------
@@ -106,8 +131,11 @@ class SubmissionsPart(StoreBase):
             if (old.public, old.private, old.split_hash, old.public_score, old.private_score) == (
                     values["public_metrics"], values["private_metrics"], values["split_hash"],
                     values["public_score"], values["private_score"]):
+                if not self._replicates(conn, [submission_id], "public"):
+                    self._insert_replicates(conn, submission_id, replicates)  # stored before replicates were
                 return False
             conn.execute(rescores.insert().values(**values))
+            self._insert_replicates(conn, submission_id, replicates)
             return True
 
     def submissions(self, team: str | None = None) -> list[SubmissionRecord]:

@@ -6,13 +6,13 @@ import hmac
 import secrets
 from datetime import datetime, timezone
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from competition.errors import AuthError, StoreError
 from leaderboard.store.base import StoreBase
 from leaderboard.store.checks import check_kind, check_name, hash_token, name_key, to_team, unknown_team
-from leaderboard.store.schema import Team, teams
+from leaderboard.store.schema import Team, submissions, teams
 
 
 class TeamsPart(StoreBase):
@@ -57,6 +57,51 @@ class TeamsPart(StoreBase):
             team_id = self._team_id(conn, name, lock=True)
             conn.execute(teams.update().where(teams.c.id == team_id).values(token_hash=hash_token(token)))
         return token
+
+    def rename_team(self, name: str, new_name: str) -> Team:
+        """Give a team another name (its token, submissions and finals stay with it).
+
+        Raises
+        ------
+        StoreError
+            If there is no such team, or the new name is taken by another team.
+        ParameterError
+            If the new name is not 1 to 64 printable characters.
+        """
+        new_name, key = check_name(new_name), name_key(new_name)
+        try:
+            with self._write() as conn:
+                team_id = self._team_id(conn, name, lock=True)
+                taken = conn.execute(select(teams.c.id, teams.c.name).where(teams.c.name_key == key)).first()
+                if taken is not None and taken.id != team_id:
+                    raise StoreError(f"team name {new_name!r} is taken (by {taken.name!r}); choose another name")
+                conn.execute(teams.update().where(teams.c.id == team_id).values(name=new_name, name_key=key))
+                self._bump_edits(conn)
+        except IntegrityError as exc:  # taken meanwhile by another connection
+            raise StoreError(f"team name {new_name!r} is taken; choose another name") from exc
+        return self.team(new_name)
+
+    def remove_team(self, name: str) -> None:
+        """Remove a team that has no submission (a typo, a team that never started).
+
+        Submissions are append-only: a team with submissions is kept, and the organiser
+        invalidates what must not count.
+
+        Raises
+        ------
+        StoreError
+            If there is no such team, or it has submissions.
+        """
+        with self._write() as conn:
+            team_id = self._team_id(conn, name, lock=True)
+            n = conn.execute(select(func.count()).select_from(submissions)
+                             .where(submissions.c.team_id == team_id)).scalar_one()
+            if n:
+                raise StoreError(f"team {self._name(conn, team_id)!r} has {n} submission{'s' * (n != 1)}, which are "
+                                 "kept (submissions are append-only); invalidate them with "
+                                 "'ships submission invalidate ID --reason TEXT' instead")
+            conn.execute(teams.delete().where(teams.c.id == team_id))
+            self._bump_edits(conn)
 
     def team(self, name: str) -> Team:
         """The team called ``name`` (case-insensitive).

@@ -20,6 +20,13 @@ once finalized, no route serves a stored file or the solution, and the ROC curve
 on a coarse grid from the Public part only.  Templates are autoescaped, the charts escape
 their text, and every response carries a Content-Security-Policy that allows no script.
 
+Every error is JSON (``{"error", "problems"}``) on the API and ``.json`` routes and a page
+elsewhere, 5xx included, with the security headers.  A busy or unreachable store is 503 with
+``Retry-After`` after a short busy timeout; a broken workspace is 503 "scoring is
+unavailable"; any other exception is 500 with no detail (the traceback goes to the server's
+log).  No path, hash, store URL or traceback reaches a team.  Request bodies are bounded in
+size and time (:mod:`leaderboard.web.guard`, :mod:`leaderboard.web.form`).
+
 The ranked leaderboard and its rendered HTML and JSON (plain and gzipped) are cached and
 keyed by ``Store.revision()``, which changes with every submission, rescore, team, final
 choice and finalize, also those made by other processes such as the CLI (see
@@ -29,45 +36,42 @@ choice and finalize, also those made by other processes such as the CLI (see
 from __future__ import annotations
 
 import json
+import re
 from contextlib import asynccontextmanager
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 
 from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, StrictUndefined
 from starlette.concurrency import run_in_threadpool
-from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from competition.errors import ShipsError, StoreError
+from competition.errors import ShipsError, StoreError, StoreUnavailableError
 from competition.scoring import METRICS
+from leaderboard.store.checks import MAX_ID
 from leaderboard.submit import receipt
 from leaderboard.web.charts import roc_chart_svg, score_chart_svg
 from leaderboard.store import Store
+from leaderboard.web import pages, team_api
 from leaderboard.web.board import BoardCache, send_body
-from leaderboard.web.upload import bearer_token, check_length, read_upload, status_for, upload
+from leaderboard.web.errors import add_error_handlers
+from leaderboard.web.guard import Guard
+from leaderboard.web.upload import headers_for, receive_upload, status_for, team_message
 from leaderboard.web.views import (decode_name, leaderboard_view, public_roc, score_points, shown_public,
                                    submission_url, submission_view, team_url, team_view)
 
 __all__ = ["make_app"]
 
 _HERE = Path(__file__).parent
-_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"content-security-policy", b"default-src 'none'; style-src 'self'; img-src 'self' data:; "
-                                 b"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"),
-    (b"referrer-policy", b"no-referrer"),
-    (b"x-frame-options", b"DENY"),
-]
 _JSON = "application/json"
 _BOARDS = {"public": False, "private": True}
+_ID = re.compile(r"[0-9]{1,19}")  # a submission id in a URL: never int() of 5000 digits
 
 
 def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5,
-             tracking_uri: str | None = None) -> FastAPI:
+             tracking_uri: str | None = None, body_timeout: float = 60.0, busy_timeout: float = 3.0) -> FastAPI:
     """The FastAPI application of the web view of one competition workspace.
 
     Parameters
@@ -81,8 +85,14 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
         a write made elsewhere (the CLI, another server) shows within that delay; one made
         through this app shows at once.  0 reads the revision on every request.
     tracking_uri : str, optional
-        When given, every accepted upload is logged as an MLflow run there, from a child
-        process (:func:`leaderboard.submit.accept_submission`, as ``ships score`` does).
+        When given, every accepted upload is logged as an MLflow run there
+        (:func:`leaderboard.submit.accept_submission`, as ``ships score`` does), by the
+        workspace's tracking writer, a thread this app runs from startup to shutdown.
+    body_timeout : float
+        Seconds within which a request's body must have arrived; a slower upload gets 408.
+    busy_timeout : float
+        Seconds a request waits for a store locked by another writer before it gets 503 with
+        ``Retry-After`` (the workspace's own store only; a given ``store`` keeps its own).
 
     Returns
     -------
@@ -90,39 +100,34 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
         Serve it with uvicorn (``ships serve``).
     """
     owned = store is None
-    site = _Site(workspace, store or Store.open(workspace.store_url, workspace.rules), revision_ttl, tracking_uri)
+    store = store or Store.open(workspace.store_url, workspace.rules, busy_timeout=busy_timeout)
+    site = _Site(workspace, store, revision_ttl, tracking_uri)
 
     @asynccontextmanager
     async def lifespan(_app):
-        yield
-        if owned:
-            site.store.close()
+        writer = None
+        if tracking_uri is not None:  # the workspace's one tracking writer while the server runs
+            from competition.tracking.writer import TrackingWriter
+
+            writer = TrackingWriter(workspace.root, uri=tracking_uri).start()
+        try:
+            yield
+        finally:
+            if writer is not None:
+                writer.stop()
+            if owned:
+                site.store.close()
 
     app = FastAPI(title="ShipsNet challenge", docs_url=None, redoc_url=None, openapi_url=None, lifespan=lifespan)
-    app.add_middleware(_SecurityHeaders)
+    app.add_middleware(Guard, body_timeout=body_timeout)
     app.mount("/static", StaticFiles(directory=_HERE / "static"), name="static")
-    _add_error_handlers(app, site)
+    app.state.site = site
+    add_error_handlers(app, site)
     _add_pages(app, site)
     _add_upload(app, site)
+    app.include_router(team_api.router)
+    app.include_router(pages.router)
     return app
-
-
-class _SecurityHeaders:
-    """ASGI middleware adding the security headers to every response."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-
-        async def send_with_headers(message):
-            if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), *_HEADERS]
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
 
 
 class _Site:
@@ -144,22 +149,31 @@ class _Site:
         html = self.env.get_template("leaderboard.html").render(json_url=json_url, **view)
         return html.encode(), "text/html; charset=utf-8"
 
-    def render(self, template: str, status_code: int = 200, **context) -> HTMLResponse:
-        return HTMLResponse(self.env.get_template(template).render(**context), status_code=status_code)
+    def render(self, template: str, status_code: int = 200, headers: dict | None = None, **context) -> HTMLResponse:
+        return HTMLResponse(self.env.get_template(template).render(**context), status_code=status_code,
+                            headers=headers)
 
-    def error(self, request: Request, status: int, message: str, problems=()) -> Response:
+    def error(self, request: Request, status: int, message: str, problems=(), headers: dict | None = None) -> Response:
         """An error as JSON (``{"error", "problems"}``) for JSON and API routes, else as a page."""
         path = request.url.path
         if path.endswith(".json") or path.startswith("/api/"):
-            return JSONResponse({"error": message, "problems": list(problems)}, status_code=status)
-        return self.render("error.html", status, status=status, message=message, problems=list(problems),
+            return JSONResponse({"error": message, "problems": list(problems)}, status_code=status, headers=headers)
+        return self.render("error.html", status, headers, status=status, message=message, problems=list(problems),
                            json_url=None)
+
+    def refusal(self, request: Request, exc: ShipsError) -> Response:
+        """A library error as the team sees it (:func:`~leaderboard.web.upload.team_message`), with its status."""
+        status = status_for(exc)
+        message, problems = team_message(exc)
+        return self.error(request, status, message, problems, headers=headers_for(status))
 
 
 def _make_env(ws) -> Environment:
     env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=True, undefined=StrictUndefined,
                       trim_blocks=True, lstrip_blocks=True)
-    env.filters.update(when=_when, num=_num, interval=_interval)
+    digits = ws.rules.public_precision  # scores are shown with the precision the rules give teams
+    env.filters.update(when=_when, num=lambda v, d=None: _num(v, digits if d is None else d),
+                       interval=lambda lo, hi, d=None: _interval(lo, hi, digits if d is None else d))
     config = ws.config
     env.globals.update(
         team_url=team_url, submission_url=submission_url, metrics=list(METRICS.values()),
@@ -188,18 +202,6 @@ def _json(obj, status: int = 200) -> Response:
                     media_type=_JSON)
 
 
-def _add_error_handlers(app: FastAPI, site: _Site) -> None:
-    @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException):
-        message = {404: f"no page at {request.url.path}; see the leaderboard at /"}.get(exc.status_code, exc.detail)
-        return site.error(request, exc.status_code, str(message))
-
-    @app.exception_handler(RequestValidationError)
-    async def bad_request(request: Request, exc: RequestValidationError):
-        problems = [f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()]
-        return site.error(request, 400, "invalid request parameters", problems)
-
-
 def _add_pages(app: FastAPI, site: _Site) -> None:
     def leaderboard(request: Request, fmt: str) -> Response:
         """The leaderboard or its twin, reading the revision (and building the page) if needed."""
@@ -216,6 +218,8 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
         private = finalized_at is not None if board is None else _BOARDS[board]
         try:
             body = site.board.body(revision, finalized_at, private, fmt)
+        except StoreUnavailableError:
+            raise
         except StoreError as exc:  # the Private board before finalize
             return site.error(request, 403, str(exc))
         return send_body(request, body)
@@ -242,6 +246,8 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
         try:
             team = site.store.team(decode_name(name))
             records = site.store.submissions(team.name)
+        except StoreUnavailableError:
+            raise
         except StoreError as exc:
             return site.error(request, 404, str(exc))
         row = next((r for r in site.board.rows(revision, finalized) if r.team == team.name), None)
@@ -262,12 +268,17 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
     def team_html(request: Request, name: str):
         return team(request, name, "html")
 
-    def submission(request: Request, submission_id: int, fmt: str) -> Response:
+    def submission(request: Request, text: str, fmt: str) -> Response:
+        if not _ID.fullmatch(text) or not 1 <= int(text) <= MAX_ID:
+            shown = text if len(text) <= 40 else f"{text[:20]}... ({len(text)} characters)"
+            return site.error(request, 404, f"no submission {shown}; submission ids are integers from 1 to {MAX_ID}")
         _, finalized_at = site.board.state()
         finalized = finalized_at is not None
         try:
-            record = site.store.submission(submission_id)
+            record = site.store.submission(int(text))
             history = site.store.submissions(record.team)
+        except StoreUnavailableError:
+            raise
         except StoreError as exc:
             return site.error(request, 404, str(exc))
         shown = dict(zip((r.id for r in history), shown_public(history, site.ws.rules, finalized=finalized)))
@@ -279,48 +290,38 @@ def _add_pages(app: FastAPI, site: _Site) -> None:
         chart = roc_chart_svg(roc["fpr"], roc["tpr"], label=f"Public ROC curve of submission {record.id}") if roc else ""
         return site.render("submission.html", json_url=submission_url(record.id) + ".json", chart=chart, **view)
 
-    @app.get("/submissions/{submission_id:int}.json")
-    def submission_json(request: Request, submission_id: int):
+    @app.get("/submissions/{submission_id}.json")
+    def submission_json(request: Request, submission_id: str):
         return submission(request, submission_id, "json")
 
-    @app.get("/submissions/{submission_id:int}")
-    def submission_html(request: Request, submission_id: int):
+    @app.get("/submissions/{submission_id}")
+    def submission_html(request: Request, submission_id: str):
         return submission(request, submission_id, "html")
 
 
 def _add_upload(app: FastAPI, site: _Site) -> None:
-    ws, limit = site.ws, site.ws.config.max_upload_bytes
-
     def entry(result) -> dict:
         record = result.record
         return {**receipt(site.store, result), "url": submission_url(record.id), "team_url": team_url(record.team)}
 
     async def submit(request: Request, token_from_form: bool):
-        """(entry, None, 201) on success, (None, (message, problems), status) on failure."""
-        data = None
+        """(entry, None, 201) on success, (None, refusal, status) on failure: see :mod:`leaderboard.web.upload`."""
         try:
-            check_length(request, limit)
-            token = None if token_from_form else bearer_token(request)
-            if not token_from_form:
-                await run_in_threadpool(site.store.team_for_token, token)  # refuse before reading the body
-            form = await read_upload(request, limit)
-            data = form.data
-            result = await upload(ws, site.store, form.token if token_from_form else token, form,
-                                  tracking_uri=site.tracking_uri)
-            site.board.invalidate()
-            answer = await run_in_threadpool(entry, result)
+            result = await receive_upload(request, site.ws, site.store, token_from_form=token_from_form,
+                                          tracking_uri=site.tracking_uri)
         except ShipsError as exc:
-            problems = getattr(exc, "problems", [])
-            return None, (str(exc), problems), status_for(exc, data, limit)
-        return answer, None, 201
+            message, problems = team_message(exc)
+            return None, {"message": message, "problems": problems}, status_for(exc)
+        site.board.invalidate()
+        return await run_in_threadpool(entry, result), None, 201
 
     @app.post("/api/submissions")
     async def api_submit(request: Request):
         ok, error, status = await submit(request, token_from_form=False)
         if ok is not None:
             return JSONResponse(ok, status_code=status)
-        headers = {"www-authenticate": "Bearer"} if status == 401 else None
-        return JSONResponse({"error": error[0], "problems": error[1]}, status_code=status, headers=headers)
+        return JSONResponse({"error": error["message"], "problems": error["problems"]}, status_code=status,
+                            headers=headers_for(status))
 
     @app.get("/submit")
     def submit_form(request: Request):
@@ -330,5 +331,5 @@ def _add_upload(app: FastAPI, site: _Site) -> None:
     async def submit_via_form(request: Request):
         ok, error, status = await submit(request, token_from_form=True)
         finalized = await run_in_threadpool(site.store.is_finalized)
-        return site.render("submit.html", status, json_url=None, finalized=finalized, entry=ok,
-                           error=None if error is None else {"message": error[0], "problems": error[1]})
+        return site.render("submit.html", status, headers_for(status), json_url=None, finalized=finalized, entry=ok,
+                           error=error)

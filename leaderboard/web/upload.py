@@ -1,69 +1,79 @@
-"""Submission upload over HTTP: a size-capped multipart read, the team from its token, then ``submit_file``.
+"""Submission upload over HTTP: the team and its quota first, then the body, then ``accept_submission``.
 
 The JSON API (``POST /api/submissions``) and the HTML form (``POST /submit``) both call
-:func:`upload`; it is the only code of the web view that writes, and it writes only
-through :func:`leaderboard.submit.accept_submission` (``submit_file``, then the MLflow run),
-so validation, scoring, storage, the quota and tracking are exactly those of ``ships score``.
+:func:`receive_upload`.  Before any byte of the file is parsed or scored, the team comes
+from its token (the ``Authorization`` header, or the form's ``token`` field read as the body
+streams in, see :mod:`leaderboard.web.form`) and :func:`leaderboard.submit.check_can_submit`
+refuses a passed deadline, a finalized competition or a used-up quota.  It is the only code
+of the web view that writes, and it writes only through
+:func:`leaderboard.submit.accept_submission` (``submit_file``, then the MLflow run), so
+validation, scoring, storage, the quota (checked again in the recording transaction) and
+tracking are exactly those of ``ships score``.
 
-Errors keep the CLI's messages and map to HTTP status codes (:func:`status_for`): an
-invalid file 422, a missing or wrong token 401, a used-up quota 429, a finalized
-competition or a passed deadline 409, an upload above the size limit 413.
+Errors keep the CLI's messages and map to HTTP status codes (:func:`status_for`): a
+malformed form 400, a missing or wrong token 401, a passed deadline or a finalized
+competition 409, a body that came too slowly 408, an upload above the size limit 413, an
+invalid file, message or file name 422, a used-up quota 429.  The server's own faults are
+503 and tell a team only that (:func:`team_message`): a busy or unreachable store ("try
+again", with ``Retry-After``), a workspace whose locked files changed ("scoring is
+unavailable; the organiser has been told"); their precise message, which names files and
+the store, goes to the server's log.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from pathlib import PurePosixPath, PureWindowsPath
+import logging
 
 from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import UploadFile
-from starlette.formparsers import MultiPartException
 from starlette.requests import Request
 
-from competition.errors import AuthError, ParameterError, QuotaError, ShipsError, StoreError, SubmissionError
-from leaderboard.submit import SubmitResult, accept_submission
+from competition.errors import (AuthError, ParameterError, QuotaError, ShipsError, StoreError, StoreUnavailableError,
+                                SubmissionError)
+from leaderboard.submit import SubmitResult, accept_submission, check_can_submit
+from leaderboard.web.form import FORM_SLACK, Upload, UploadError, check_length, read_upload
 
-__all__ = ["FORM_SLACK", "UploadError", "Upload", "check_length", "read_upload", "upload", "status_for", "bearer_token"]
+__all__ = ["FORM_SLACK", "RETRY_AFTER", "UploadError", "Upload", "check_length", "read_upload", "receive_upload",
+           "status_for", "team_message", "headers_for", "bearer_token"]
 
-FORM_SLACK = 64 * 1024  # bytes of multipart framing and small fields allowed beyond the file's own limit
-_TOO_LARGE_FIX = "Submit one row per test id with a short probability (e.g. 0.1234)"
-
-
-class UploadError(ShipsError):
-    """A request that cannot be turned into a submission (too large, malformed form)."""
-
-    def __init__(self, message: str, status: int, problems: list[str] | None = None):
-        super().__init__(message)
-        self.status = status
-        self.problems = list(problems or [])
+RETRY_AFTER = 5  # seconds a client is asked to wait after a 503
+UNAVAILABLE = "the leaderboard is busy or unavailable; nothing was changed. Try again in a few seconds"
+BROKEN = "scoring is unavailable; the organiser has been told. Nothing was stored; try again later"
+_log = logging.getLogger("leaderboard.web")
 
 
-@dataclass(frozen=True)
-class Upload:
-    """The fields of an upload form: the file's bytes and name, the team's note and token field."""
-
-    data: bytes
-    filename: str
-    message: str
-    token: str | None
-
-
-def status_for(exc: ShipsError, data: bytes | None = None, limit: int | None = None) -> int:
+def status_for(exc: ShipsError) -> int:
     """The HTTP status code of a library error raised while submitting."""
     if isinstance(exc, UploadError):
         return exc.status
-    if isinstance(exc, SubmissionError):
-        too_large = data is not None and limit is not None and len(data) > limit
-        return 413 if too_large else 422
+    if isinstance(exc, (SubmissionError, ParameterError)):
+        return 422  # an invalid file; a message or file name too long or with control characters
     if isinstance(exc, AuthError):
         return 401
     if isinstance(exc, QuotaError):
         return 429
+    if isinstance(exc, StoreUnavailableError):
+        return 503
     if isinstance(exc, StoreError):
         return 409  # finalized, or the deadline passed
-    if isinstance(exc, ParameterError):
-        return 422  # e.g. a message above the store's length limit
     return 503  # the workspace itself is broken (e.g. the solution changed): not the team's fault
+
+
+def team_message(exc: ShipsError) -> tuple[str, list[str]]:
+    """What a team is told of an error: its own message, or, for the server's faults, only that.
+
+    The precise message of a server fault (it names files, the store or hashes) is logged
+    for the organiser.
+    """
+    if isinstance(exc, (UploadError, SubmissionError, ParameterError)) or (
+            isinstance(exc, StoreError) and not isinstance(exc, StoreUnavailableError)):
+        return str(exc), list(getattr(exc, "problems", []))
+    _log.error("web request refused (%s): %s", type(exc).__name__, exc)
+    return (UNAVAILABLE if isinstance(exc, StoreUnavailableError) else BROKEN), []
+
+
+def headers_for(status: int) -> dict | None:
+    """Extra headers of an error status: how to authenticate (401), when to try again (503)."""
+    return {401: {"www-authenticate": "Bearer"}, 503: {"retry-after": str(RETRY_AFTER)}}.get(status)
 
 
 def bearer_token(request: Request) -> str | None:
@@ -74,90 +84,46 @@ def bearer_token(request: Request) -> str | None:
     return token.strip() or None
 
 
-def _too_large(size: int, limit: int) -> UploadError:
-    return UploadError(f"upload is {size:,} bytes or more; the limit is {limit:,} bytes for the file "
-                       f"(plus {FORM_SLACK:,} for the form). {_TOO_LARGE_FIX}", 413)
+def _admit(ws, store, token: str | None) -> str:
+    """The team holding ``token``, if it may submit now (deadline, finalize, quota)."""
+    team = store.team_for_token(token)
+    check_can_submit(ws, store, team)
+    return team
 
 
-def _capped(receive, cap: int, limit: int):
-    """``receive`` that stops the request once its body passes ``cap`` bytes, whatever Content-Length said."""
-    seen = 0
+async def receive_upload(request: Request, ws, store, *, token_from_form: bool,
+                         tracking_uri: str | None = None) -> SubmitResult:
+    """Admit the team, read its upload and submit it for that team (never for a team named in the form).
 
-    async def inner():
-        nonlocal seen
-        message = await receive()
-        if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
-            if seen > cap:
-                raise _too_large(seen, limit)
-        return message
-
-    return inner
-
-
-def _clean_filename(name: str | None) -> str:
-    """The base name of an uploaded file (no client folder), at most 255 characters."""
-    base = PureWindowsPath(PurePosixPath(name or "").name).name.strip()
-    return (base or "upload.csv")[:255]
-
-
-def check_length(request: Request, limit: int) -> None:
-    """Refuse a request whose declared Content-Length is above ``limit`` plus :data:`FORM_SLACK`.
+    Parameters
+    ----------
+    token_from_form : bool
+        True: the token is the form's ``token`` field (``/submit``); False: the
+        ``Authorization: Bearer`` header (``/api/submissions``), checked before any byte of
+        the body is read.
+    tracking_uri : str, optional
+        When given, the accepted submission is also logged there as an MLflow run (in the background).
 
     Raises
     ------
-    UploadError
-        413.
+    UploadError, AuthError, ClosedError, QuotaError, ParameterError, SubmissionError, StoreError, WorkspaceError
+        As :func:`read_upload` and ``submit_file`` raise them; nothing is stored.
     """
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit + FORM_SLACK:
-        raise _too_large(int(declared), limit)
-
-
-async def read_upload(request: Request, limit: int) -> Upload:
-    """Read a multipart upload (fields ``file``, ``message``, ``token``) without reading past the cap.
-
-    The cap is ``limit`` plus :data:`FORM_SLACK`; a Content-Length above it is refused before
-    any byte is read, and a body that grows past it (chunked, or a lying client) is cut off.
-
-    Raises
-    ------
-    UploadError
-        413 above the cap; 400 for a request that is not a multipart form with a file.
-    """
-    cap = limit + FORM_SLACK
+    limit = ws.config.max_upload_bytes
     check_length(request, limit)
-    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
-        raise UploadError("expected a multipart/form-data body with the CSV in the field 'file'", 400)
-    capped = Request(request.scope, _capped(request.receive, cap, limit))
+    admitted: list[str] = []
+
+    async def admit(token: str | None) -> None:
+        admitted.append(await run_in_threadpool(_admit, ws, store, token))
+
+    if not token_from_form:
+        await admit(bearer_token(request))
+    form = await read_upload(request, limit, on_token=admit if token_from_form else None)
     try:
-        form = await capped.form(max_files=1, max_fields=4, max_part_size=FORM_SLACK)
-    except MultiPartException as exc:
-        raise UploadError(f"malformed form: {exc.message}", 400) from exc
-    try:
-        file, message, token = form.get("file"), form.get("message") or "", form.get("token")
-        if not isinstance(file, UploadFile):
-            raise UploadError("missing file: send the CSV in the form field 'file'", 400)
-        if not isinstance(message, str) or not (token is None or isinstance(token, str)):
-            raise UploadError("the fields 'message' and 'token' must be text, not files", 400)
-        return Upload(data=await file.read(), filename=_clean_filename(file.filename), message=message,
-                      token=token.strip() if token else None)
-    finally:
-        await form.close()
-
-
-async def upload(ws, store, token: str | None, form: Upload, *, tracking_uri: str | None = None) -> SubmitResult:
-    """Submit an uploaded file for the team holding ``token`` (the team never comes from the form).
-
-    Goes through :func:`leaderboard.submit.accept_submission`; with a ``tracking_uri`` the
-    accepted submission is also logged there as an MLflow run (in the background).
-
-    Raises
-    ------
-    AuthError, SubmissionError, QuotaError, StoreError, ParameterError, WorkspaceError
-        As ``submit_file`` raises them; nothing is stored.
-    """
-    team = await run_in_threadpool(store.team_for_token, token)
-    return await run_in_threadpool(accept_submission, ws, form.data, team=team, filename=form.filename,
-                                   message=form.message, store=store, tracking_uri=tracking_uri,
-                                   track=tracking_uri is not None)
+        return await run_in_threadpool(accept_submission, ws, form.data, team=admitted[0], filename=form.filename,
+                                       message=form.message, store=store, tracking_uri=tracking_uri,
+                                       track=tracking_uri is not None)
+    except SubmissionError as exc:
+        if len(form.data) > limit:  # within the form's slack but above the file's limit: the CLI's message
+            raise UploadError(str(exc), 413, exc.problems) from None
+        raise

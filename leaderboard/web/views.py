@@ -16,6 +16,7 @@ import numpy as np
 
 from competition.errors import ShipsError
 from competition.rules import Rules
+from leaderboard.submit import shown_public as shown_before_finalize
 from leaderboard.web.charts import ScorePoint
 
 __all__ = [
@@ -112,8 +113,7 @@ def shown_public(records: Sequence, rules: Rules, *, finalized: bool) -> list[tu
     """``(score, low, high)`` of each of a team's submissions (oldest first) as anyone but the organiser sees it."""
     if finalized:
         return [(r.public_score, r.public_low, r.public_high) for r in records]
-    scores = rules.shown_scores([r.public_score for r in records])
-    return [(s, rules.round_score(r.public_low), rules.round_score(r.public_high)) for s, r in zip(scores, records)]
+    return shown_before_finalize(records, rules)
 
 
 def _summary(record, shown: tuple, finalized: bool) -> dict:

@@ -10,6 +10,10 @@ History
 1. teams, submissions (with their Public and Private metrics), finals, competition state.
 2. rescores (new score rows; a rescore never rewrites a submission); append-only triggers on
    submissions and rescores (SQLite and PostgreSQL); an index for the per-day quota count.
+3. invalidations (the organiser's record that a submission no longer counts, with its reason)
+   and replicates (each submission's bootstrap replicates of the primary metric, for paired
+   tie tests); both append-only. ``competition_state.edits`` counts the organiser's edits (team
+   renamed or removed, submission invalidated) so that caches of the leaderboard see them.
 
 To change the schema: add ``_migrate_N`` at the end of :data:`MIGRATIONS`, update the
 current tables in :mod:`leaderboard.store.schema`, and extend the migration test.
@@ -30,6 +34,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Table,
@@ -39,7 +44,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Connection
 from sqlalchemy.types import TypeDecorator
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "UTCDateTime", "v1_tables", "v2_tables"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "UTCDateTime", "v1_tables", "v2_tables", "v3_tables"]
 
 
 class UTCDateTime(TypeDecorator):
@@ -126,6 +131,29 @@ def v2_tables(md: MetaData) -> dict[str, Table]:
     return {"rescores": rescores}
 
 
+def v3_tables(md: MetaData) -> dict[str, Table]:
+    """The tables added by schema version 3, defined on ``md``."""
+    invalidations = Table(
+        "invalidations", md,
+        Column("id", Integer, primary_key=True),
+        Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=False, unique=True),
+        Column("reason", Text, nullable=False),
+        Column("invalidated_at", UTCDateTime, nullable=False),
+    )
+    replicates = Table(
+        "replicates", md,
+        Column("id", Integer, primary_key=True),
+        Column("submission_id", Integer, ForeignKey("submissions.id"), nullable=False),
+        Column("part", String(8), nullable=False),
+        Column("metric", String(32), nullable=False),
+        Column("n", Integer, nullable=False),
+        Column("data", LargeBinary, nullable=False),
+        CheckConstraint("part IN ('public', 'private')", name="ck_replicates_part"),
+        Index("ix_replicates_submission", "submission_id"),
+    )
+    return {"invalidations": invalidations, "replicates": replicates}
+
+
 def _migrate_1(conn: Connection) -> None:
     """Create the tables of version 1 and the single competition-state row."""
     md = MetaData()
@@ -159,7 +187,28 @@ def _migrate_2(conn: Connection) -> None:
             conn.execute(text(_PG_GUARD.format(table=table)))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_1, _migrate_2]
+def _migrate_3(conn: Connection) -> None:
+    """Add invalidations and replicates, both append-only, and a counter of the organiser's edits."""
+    md = MetaData()
+    v1_tables(md)
+    md.create_all(conn, tables=list(v3_tables(md).values()))
+    conn.execute(text("ALTER TABLE competition_state ADD COLUMN edits INTEGER NOT NULL DEFAULT 0"))
+    _append_only(conn, ("invalidations", "replicates"))
+
+
+def _append_only(conn: Connection, tables: tuple[str, ...]) -> None:
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.execute(text(_PG_GUARD_FUNCTION))
+    for table in tables:
+        if dialect == "sqlite":
+            for op in ("update", "delete"):
+                conn.execute(text(_SQLITE_GUARD.format(table=table, op=op, OP=op.upper())))
+        elif dialect == "postgresql":
+            conn.execute(text(_PG_GUARD.format(table=table)))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_migrate_1, _migrate_2, _migrate_3]
 """``MIGRATIONS[n - 1]`` upgrades a store from version ``n - 1`` to ``n``."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
