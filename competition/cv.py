@@ -1,4 +1,4 @@
-"""Cross-validation of any baseline with scikit-learn's splitters and ``cross_validate``.
+"""Cross-validation of any baseline, or a team's own model, with scikit-learn's splitters.
 
 Four ways to split the training chips:
 
@@ -12,31 +12,37 @@ Four ways to split the training chips:
 :func:`competition.folds.plan_folds` decides which: the official folds unless another split or another number
 of folds is asked for, and then it says why the folds are fresh ones.
 
-Folds run in parallel (joblib), each through ``sklearn.model_selection.cross_validate`` on
-its one split, so that a progress callback hears of every finished fold.  The groups are
-passed on to ``fit`` (``params={"groups": ...}``), so a baseline that tunes itself by an
+Folds run in parallel (joblib), each a clone of the estimator fitted on its training chips
+and scored on its test chips, so that a progress callback hears of every finished fold.  Inside
+:func:`competition.cluster.dask_backend` the same joblib calls (the folds, and a baseline's
+inner search) run on a Dask distributed cluster instead of local processes, with the same numbers.  The groups are
+passed on to ``fit`` (``fit(X, y, groups=...)``), so a baseline that tunes itself by an
 inner cross-validation keeps that inner split grouped too.  Per-fold metrics are those of
-:mod:`competition.scoring` (no bootstrap inside folds): one vocabulary for CV and submissions.
+:mod:`competition.scoring` (no bootstrap inside folds): one vocabulary for CV and submissions;
+:func:`score_out_of_fold` adds the pooled out-of-fold metrics with group-bootstrap intervals.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from joblib import Parallel, delayed
-from sklearn.model_selection import StratifiedGroupKFold, cross_validate
+from sklearn.base import clone
+from sklearn.model_selection import StratifiedGroupKFold
 
 from competition.errors import ParameterError
 from competition.folds import (CV_KINDS, GROUPED_CV_KINDS, LEAKY_CV_KINDS, FoldPlan, check_leaky_n_splits,
                                check_n_splits, make_splitter, plan_folds)
-from competition.scoring import METRICS, score_predictions
+from competition.scoring import METRICS, ScoreReport, score_predictions
 
 __all__ = ["CV_KINDS", "LEAKY_CV_KINDS", "CVResult", "FoldResult", "FoldPlan", "check_n_splits", "plan_folds",
-           "make_splitter", "cross_validate_model", "cross_validate_plan"]  # the splitter side comes from competition.folds
+           "make_splitter", "cross_validate_model", "cross_validate_plan", "score_out_of_fold"]
+# the splitter side comes from competition.folds
 
 @dataclass(frozen=True)
 class FoldResult:
@@ -73,6 +79,9 @@ class CVResult:
         True when the folds were the workspace's official ones (``folds`` was given).
     fresh_folds_reason : str
         Why fresh folds were used instead of the official ones (see :class:`FoldPlan`); "" otherwise.
+    out_of_fold : ScoreReport or None
+        Every metric of the pooled out-of-fold predictions with its group-bootstrap interval
+        (see :func:`score_out_of_fold`); None until computed.
     """
 
     cv: str
@@ -86,6 +95,7 @@ class CVResult:
     std: dict[str, float] = field(init=False)
     official_folds: bool = False
     fresh_folds_reason: str = ""
+    out_of_fold: ScoreReport | None = None
 
     def __post_init__(self):
         values = {name: np.array([f.metrics[name] for f in self.folds], dtype=float) for name in METRICS}
@@ -113,6 +123,7 @@ class CVResult:
                        "fit_time": round(f.fit_time, 3), "score_time": round(f.score_time, 3)} for f in self.folds],
             "mean": {k: _none(v) for k, v in self.mean.items()},
             "std": {k: _none(v) for k, v in self.std.items()},
+            "out_of_fold": None if self.out_of_fold is None else self.out_of_fold.to_dict(),
         }
 
 
@@ -216,28 +227,37 @@ def cross_validate_plan(estimator, X: np.ndarray, y: np.ndarray, plan: FoldPlan,
     return replace(result, fresh_folds_reason=plan.reason)
 
 
+def score_out_of_fold(result: CVResult, groups: np.ndarray, *, n_bootstrap: int = 1000, random_state=0) -> CVResult:
+    """``result`` with ``out_of_fold``: every metric of its pooled out-of-fold predictions and their intervals.
+
+    The intervals resample whole ``groups`` (the acquisition days, as for a scored
+    submission), so near-copies of one ship never count as independent evidence.
+    """
+    y_proba = np.clip(result.y_proba, 0.0, 1.0)
+    report = score_predictions(result.y_true, y_proba, groups=np.asarray(groups), n_bootstrap=n_bootstrap,
+                               random_state=random_state)
+    return replace(result, out_of_fold=report)
+
+
 def _run_fold(estimator, X, y, groups, k: int, train: np.ndarray, test: np.ndarray, keep: bool):
-    """Fit and score one fold with scikit-learn's ``cross_validate``; return it with its predictions."""
-    scorer = _FoldScorer()
-    out = cross_validate(estimator, X, y, cv=[(train, test)], scoring=scorer, return_estimator=True,
-                         params=None if groups is None else {"groups": groups}, n_jobs=1, error_score="raise")
-    metrics = {name: float(out[f"test_{name}"][0]) for name in METRICS}
-    fold = FoldResult(fold=k, n_train=len(train), n_test=len(test), metrics=metrics,
-                      fit_time=float(out["fit_time"][0]), score_time=float(out["score_time"][0]),
-                      estimator=out["estimator"][0] if keep else None)
-    return fold, scorer.y_proba_
+    """Fit a clone on the training chips, predict and score the test chips; return the fold and its predictions.
 
-
-class _FoldScorer:
-    """Multi-metric scorer for ``cross_validate``; keeps the fold's predictions it computed."""
-
-    def __call__(self, estimator, X, y_true) -> dict[str, float]:
-        proba = np.asarray(estimator.predict_proba(X))
-        if proba.ndim != 2 or proba.shape != (len(X), 2):
-            raise ParameterError(f"{type(estimator).__name__}.predict_proba returned shape {proba.shape}; "
-                                 f"expected ({len(X)}, 2)")
-        self.y_proba_ = proba[:, 1].astype(np.float64)
-        return score_predictions(y_true, np.clip(self.y_proba_, 0.0, 1.0), n_bootstrap=0).metrics
+    No joblib call of its own, so that on a Dask cluster (:func:`competition.cluster.dask_backend`)
+    only the estimator's inner search, if any, fans out to the workers.
+    """
+    fitted = clone(estimator)
+    start = time.perf_counter()
+    fitted.fit(X[train], y[train], **({} if groups is None else {"groups": groups[train]}))
+    fit_time = time.perf_counter() - start
+    proba = np.asarray(fitted.predict_proba(X[test]))
+    if proba.ndim != 2 or proba.shape != (len(test), 2):
+        raise ParameterError(f"{type(fitted).__name__}.predict_proba returned shape {proba.shape}; "
+                             f"expected ({len(test)}, 2)")
+    y_proba = proba[:, 1].astype(np.float64)
+    metrics = score_predictions(y[test], np.clip(y_proba, 0.0, 1.0), n_bootstrap=0).metrics
+    fold = FoldResult(fold=k, n_train=len(train), n_test=len(test), metrics=metrics, fit_time=fit_time,
+                      score_time=time.perf_counter() - start - fit_time, estimator=fitted if keep else None)
+    return fold, y_proba
 
 
 def _collect(cv: str, n_splits: int, description: str, splits, y, results, official: bool) -> CVResult:

@@ -21,8 +21,8 @@ import numpy as np
 import pandas as pd
 
 from competition.config import Config, read_config, scoring_sha256
-from competition.data import decode_png
 from competition.errors import WorkspaceError
+from competition.public import PublicData, TestData, TrainData
 from competition.rules import Rules
 
 __all__ = ["TrainData", "TestData", "Solution", "Workspace", "LockError", "sha256_file"]
@@ -34,26 +34,6 @@ class LockError(WorkspaceError):
     The message is for the organiser (it names the file); a team is told only that scoring is
     unavailable.
     """
-
-
-@dataclass(frozen=True)
-class TrainData:
-    """The public training part: ids, pixels, labels, groups, scene ids and official folds."""
-
-    ids: np.ndarray
-    X: np.ndarray
-    y: np.ndarray
-    groups: np.ndarray
-    scene_id: np.ndarray
-    fold: np.ndarray
-
-
-@dataclass(frozen=True)
-class TestData:
-    """The public test part: ids and pixels, no labels."""
-
-    ids: np.ndarray
-    X: np.ndarray
 
 
 @dataclass(frozen=True)
@@ -167,28 +147,17 @@ class Workspace:
                             "`ships config set KEY VALUE` (which re-locks them)")
 
     @cached_property
-    def _train_frame(self) -> pd.DataFrame:
-        train = self._read_csv(self.public_dir / "train.csv")
-        folds = self._read_csv(self.public_dir / "folds.csv")
-        return train.merge(folds, on="id", how="left", validate="one_to_one")
+    def _public(self) -> PublicData:
+        """The reader of public/, shared with a team's copy of it (:mod:`competition.public`)."""
+        return PublicData(self.public_dir, fix="re-create the workspace with `ships init --force`", error=WorkspaceError)
 
     def load_train(self) -> TrainData:
         """Pixels, labels, groups and official folds of the training part (reads public/ only)."""
-        df = self._train_frame
-        X = self._read_images("train", df["id"])
-        return TrainData(
-            ids=df["id"].to_numpy(dtype=object),
-            X=X,
-            y=df["label"].to_numpy(dtype=np.int64),
-            groups=df["group"].to_numpy(dtype=object),
-            scene_id=df["scene_id"].to_numpy(dtype=object),
-            fold=df["fold"].to_numpy(dtype=np.int64),
-        )
+        return self._public.load_train()
 
     def load_test(self) -> TestData:
         """Pixels of the test part, no labels (reads public/ only)."""
-        ids = self.test_ids()
-        return TestData(ids=ids, X=self._read_images("test", ids))
+        return self._public.load_test()
 
     def load_solution(self) -> Solution:
         """The private answer key, after :meth:`check_locks`.
@@ -215,19 +184,6 @@ class Workspace:
             return path.read_bytes()
         except FileNotFoundError as exc:
             raise WorkspaceError(f"{path}: missing; re-create the workspace with `ships init --force`") from exc
-
-    def _read_csv(self, path: Path) -> pd.DataFrame:
-        try:
-            return pd.read_csv(path, dtype={"id": str, "scene_id": str, "group": str})
-        except FileNotFoundError as exc:
-            raise WorkspaceError(f"{path}: missing; re-create the workspace with `ships init --force`") from exc
-
-    def _read_images(self, part: str, ids) -> np.ndarray:
-        folder = self.public_dir / part
-        try:
-            return np.stack([decode_png((folder / f"{i}.png").read_bytes(), str(folder / f"{i}.png")) for i in ids])
-        except FileNotFoundError as exc:
-            raise WorkspaceError(f"{exc.filename}: missing image; re-create the workspace with `ships init --force`") from exc
 
 
 def _read_ids(test_csv: bytes) -> np.ndarray:

@@ -1,14 +1,17 @@
-"""``ships cv`` and ``ships baseline list|run``: cross-validation and the baselines.
+"""``ships cv`` and ``ships baseline list|run``: cross-validation, a team's own model, and the baselines.
 
 ``cv_app`` holds ``ships cv``; ``app`` is the ``ships baseline`` group.  The work is
 :mod:`baselines.workflow` (grouped CV on the official folds unless told otherwise, fit on all
 of train, predict the test ids, write the submission, log it all to MLflow); this module
 parses the options, composes the packages (the submission goes through
-:func:`leaderboard.submit.submit_file`, the teams' path), draws the progress and formats.
+:func:`leaderboard.submit.submit_file`, the teams' path), picks joblib's backend (local
+processes, or a Dask cluster with ``--scheduler``), draws the progress and formats (the tables
+are in :mod:`ships._cv_tables`).
 """
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -16,8 +19,9 @@ from typing import Annotated, Optional
 import typer
 
 from ships._common import JsonOpt, TrackingOpt, WorkspaceOpt, echo_json, open_workspace
+from ships._cv_tables import cv_comparison_table, cv_fold_table, folds_line, out_of_fold_line, public_auc
 
-__all__ = ["cv_app", "app", "make_tracker", "FoldBar", "baseline_submitter", "console", "parse_params",
+__all__ = ["cv_app", "app", "make_tracker", "FoldBar", "baseline_submitter", "console", "parse_params", "on_cluster",
            "folds_line", "cv_fold_table", "cv_comparison_table", "public_auc"]
 
 cv_app = typer.Typer()
@@ -32,6 +36,15 @@ class CVKind(str, Enum):
 
 
 ModelArg = Annotated[str, typer.Argument(help="Baseline name (see `ships baseline list`).", show_default=False)]
+CVModelArg = Annotated[str, typer.Argument(
+    help="Baseline name (see `ships baseline list`), or the path of your own model: a .py file that defines "
+         "make_estimator(random_state) (see submissions/example_model.py).", show_default=False)]
+DataOpt = Annotated[Optional[Path], typer.Option(
+    "--data", help="Your team's downloaded folder ('ships download': a copy of the workspace's public/) instead of "
+                   "--workspace; MLflow runs go to DIR/mlflow.db unless --tracking-uri.")]
+SchedulerOpt = Annotated[Optional[str], typer.Option(
+    "--scheduler", help="Run the folds and inner searches on the Dask cluster of this scheduler (tcp://HOST:PORT; "
+                        "joblib's dask backend); the same seed gives the same numbers as a local run.")]
 FoldsOpt = Annotated[Optional[int], typer.Option(
     "--folds", help="Number of CV folds (>= 2; at most the number of groups). Default: the workspace's official "
                     "folds (public/folds.csv); another number draws fresh folds, and the output says so.")]
@@ -39,7 +52,9 @@ SeedOpt = Annotated[Optional[int], typer.Option("--seed", help="Seed of the mode
                                                 "(default: the workspace's seed; the official folds are fixed).")]
 CVHelp = ("date (by acquisition day), scene (by scene id), stratified or random (both leaky). Default: the "
           "workspace's grouping, on its official folds; another kind draws fresh folds, and the output says so.")
-NJobsOpt = Annotated[int, typer.Option("--n-jobs", help="Folds trained at once (joblib processes); -1: one per CPU core.")]
+NJobsOpt = Annotated[Optional[int], typer.Option(
+    "--n-jobs", help="Folds trained at once (joblib processes); -1: one per CPU core. Default: 1, or every worker "
+                     "of the cluster with --scheduler.")]
 ParamOpt = Annotated[Optional[list[str]], typer.Option(
     "--param", "-p", help="A parameter of the baseline as KEY=VALUE (repeatable), e.g. -p n_neighbors=15 -p epochs=5.")]
 WeightsOpt = Annotated[Optional[str], typer.Option(
@@ -115,122 +130,111 @@ def parse_params(items: list[str] | None, weights: str | None = None) -> dict:
 
 def _check_weights(name: str, params: dict, weights: str | None) -> None:
     """``--weights`` is for baselines that start from pretrained weights (their estimator has ``weights``)."""
-    from baselines.registry import make_baseline
+    from baselines.registry import BASELINES, make_baseline
     from competition.errors import ParameterError
 
-    if weights is not None and "weights" not in make_baseline(name, **params).get_params(deep=False):
+    if weights is None or name not in BASELINES:  # a team's make_estimator gets weights=... if it takes it
+        return
+    if "weights" not in make_baseline(name, **params).get_params(deep=False):
         raise ParameterError(f"--weights applies to baselines that start from pretrained weights (vgg16), not {name!r}; "
                              "pass the baseline's own parameters with --param KEY=VALUE")
 
 
+@contextmanager
+def on_cluster(scheduler: str | None, n_jobs: int | None):
+    """joblib's backend for the work and its n_jobs: the cluster of ``--scheduler`` (connected first), or local."""
+    if scheduler is None:
+        yield 1 if n_jobs is None else n_jobs
+        return
+    from competition.cluster import connect_scheduler, dask_backend
+
+    client = connect_scheduler(scheduler, name="--scheduler")
+    try:
+        with dask_backend(client):
+            yield -1 if n_jobs is None else n_jobs
+    finally:
+        client.close()
+
+
+def _bar_label(name: str, plan, scheduler: str | None) -> str:
+    return f"{name}: {plan.cv} CV" + (f" on {scheduler}" if scheduler else "")
+
+
+def _open_source(ctx: typer.Context, workspace: Path, data: Path | None):
+    """The team's folder of ``--data``, or the workspace; both given explicitly is an error."""
+    from competition.errors import ParameterError
+    from competition.public import PublicData
+
+    if data is None:
+        return open_workspace(workspace)
+    if getattr(ctx.get_parameter_source("workspace"), "name", None) == "COMMANDLINE":  # typer may vendor click
+        raise ParameterError("--data and --workspace both given; pass --data DIR (a downloaded folder) or --workspace "
+                             "DIR, not both")
+    return PublicData.open(data)
+
+
 @cv_app.command("cv")
 def cv_command(
-    model: ModelArg,
+    ctx: typer.Context,
+    model: CVModelArg,
     workspace: WorkspaceOpt,
+    data: DataOpt = None,
     cv: Annotated[Optional[list[CVKind]], typer.Option(
         "--cv", help=f"Split: {CVHelp} Give it twice to compare side by side, e.g. --cv random --cv date.")] = None,
     folds: FoldsOpt = None,
     seed: SeedOpt = None,
-    n_jobs: NJobsOpt = 1,
+    n_jobs: NJobsOpt = None,
     param: ParamOpt = None,
     weights: WeightsOpt = None,
+    scheduler: SchedulerOpt = None,
+    predict_test: Annotated[Optional[Path], typer.Option(
+        "--predict-test", help="Then fit on all of train and write the test ids' predictions to this file (id,ship): "
+                               "a submission to check with `ships validate` and send with `ships score`.")] = None,
     tracking_uri: TrackingOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
-    """Cross-validate a baseline on the train part: per-fold and mean ± std of every metric."""
-    from baselines.registry import make_baseline
-    from baselines.workflow import cross_validate_baseline, load_train_part, plan_cv
+    """Cross-validate a baseline or your own model on the official folds: metrics per fold, mean ± std, intervals."""
+    from baselines.resolve import resolve_factory
+    from baselines.workflow import cross_validate_estimator, fit_estimator, load_train_part, plan_cv, write_predictions
 
     params = parse_params(param, weights)
-    make_baseline(model, **params)  # an unknown name or parameter fails here, before any data is read
+    name, make = resolve_factory(model, params=params, name="MODEL")  # fails here, before any data is read
     _check_weights(model, params, weights)
-    ws = open_workspace(workspace)
-    train = load_train_part(ws)
-    kinds = list(dict.fromkeys(k.value for k in cv)) if cv else [None]
-    plans = [plan_cv(ws, cv=kind, n_splits=folds, train=train, name="--folds") for kind in kinds]
-    tracker = make_tracker(ws, tracking_uri)
-    con = console(stderr=True)
-    runs = []
-    for plan in plans:
-        with FoldBar(con, f"{model}: {plan.cv} CV") as bar:
-            runs.append(cross_validate_baseline(ws, model, plan=plan, seed=seed, n_jobs=n_jobs, params=params,
-                                                train=train, tracker=tracker, progress=bar))
+    ws = _open_source(ctx, workspace, data)
+    con, runs = console(stderr=True), []
+    with on_cluster(scheduler, n_jobs) as jobs:  # an unreachable scheduler fails here, before any work
+        tracker = make_tracker(ws, tracking_uri)
+        train = load_train_part(ws)
+        kinds = list(dict.fromkeys(k.value for k in cv)) if cv else [None]
+        for plan in [plan_cv(ws, cv=kind, n_splits=folds, train=train, name="--folds") for kind in kinds]:
+            with FoldBar(con, _bar_label(name, plan, scheduler)) as bar:
+                runs.append(cross_validate_estimator(ws, name, make, plan=plan, seed=seed, n_jobs=jobs, train=train,
+                                                     tracker=tracker, progress=bar))
+        if predict_test is not None:
+            con.print(f"{name}: fitting on all {len(train.y)} train chips ...")
+            estimator, _ = fit_estimator(ws, make, seed=seed, n_jobs=jobs, train=train)
+            write_predictions(predict_test, ws.load_test(), estimator)
+    _print_cv(name, runs, n_chips=len(train.y), tracker=tracker, scheduler=scheduler, predict_test=predict_test,
+              json_out=json_out)
+
+
+def _print_cv(name: str, runs, *, n_chips: int, tracker, scheduler, predict_test, json_out: bool) -> None:
+    """The CV results as JSON or as tables, with the out-of-fold intervals and where the runs went."""
     if json_out:
-        echo_json({"model": model, "n_chips": len(train.y), "tracking_uri": tracker.uri,
+        echo_json({"model": name, "n_chips": n_chips, "tracking_uri": tracker.uri, "scheduler": scheduler,
+                   "predict_test": None if predict_test is None else str(predict_test),
                    "results": [run.to_dict() for run in runs]})
         return
     out = console()
     for run in runs:
-        out.print(cv_fold_table(run.result, f"ships cv {model} on {len(train.y)} train chips: {folds_line(run.result)}"))
+        out.print(cv_fold_table(run.result, f"ships cv {name} on {n_chips} train chips: {folds_line(run.result)}"))
+        out.print(out_of_fold_line(run.result))
     if len(runs) > 1:
-        out.print(cv_comparison_table([run.result for run in runs], f"{model}: how much each split says"))
+        out.print(cv_comparison_table([run.result for run in runs], f"{name}: how much each split says"))
+    if predict_test is not None:
+        out.print(f"Test predictions written to {predict_test}; check it with `ships validate {predict_test}`, "
+                  f"then submit it with `ships score {predict_test}`")
     out.print(f"MLflow runs {', '.join(run.run_id for run in runs)} in {tracker.uri}")
-
-
-def folds_line(result) -> str:
-    """The splitter and whether its folds are the workspace's official ones (and if not, why)."""
-    if result.official_folds:
-        return f"{result.splitter}, {result.n_splits} folds"
-    reason = f": {result.fresh_folds_reason}" if result.fresh_folds_reason else ""
-    return f"{result.splitter}, {result.n_splits} fresh folds, NOT the official ones{reason}"
-
-
-def _pm(mean: float, std: float, digits: int = 4) -> str:
-    return "n/a" if mean != mean else f"{mean:.{digits}f} ± {std:.{digits}f}"
-
-
-def public_auc(public: dict) -> str:
-    """``0.9871 [0.9790, 0.9932]``: the Public ROC AUC and its group-bootstrap interval."""
-    value, low, high = (public.get(k) for k in ("roc_auc", "roc_auc_low", "roc_auc_high"))
-    if value is None:
-        return "n/a"
-    return f"{value:.4f}" + ("" if low is None or high is None else f" [{low:.4f}, {high:.4f}]")
-
-
-def cv_fold_table(result, title: str):
-    """Rows: metrics (and fit time); columns: each fold, then mean ± std."""
-    from rich.table import Table
-
-    from competition.scoring import METRICS
-
-    table = Table(title=title)
-    table.add_column("metric")
-    for fold in result.folds:
-        table.add_column(f"fold {fold.fold}", justify="right")
-    table.add_column("mean ± std", justify="right")
-    for name, metric in METRICS.items():
-        cells = [metric.format(f.metrics[name]) for f in result.folds]
-        table.add_row(name, *cells, _pm(result.mean[name], result.std[name], metric.precision))
-    table.add_row("fit time (s)", *(f"{f.fit_time:.1f}" for f in result.folds),
-                  _pm(result.mean["fit_time"], result.std["fit_time"], 1))
-    table.add_row("test chips", *(str(f.n_test) for f in result.folds), "")
-    return table
-
-
-def cv_comparison_table(results, title: str):
-    """Side by side: mean ± std of each metric under each split, and how much each split overstates.
-
-    The reference is the first grouped split given (date or scene); a leaky split's
-    excess over it is the optimism that near-duplicate chips on both sides buy.
-    """
-    from rich.table import Table
-
-    from competition.cv import LEAKY_CV_KINDS
-    from competition.scoring import METRICS
-
-    reference = next((r for r in results if r.cv not in LEAKY_CV_KINDS), results[0])
-    others = [r for r in results if r is not reference]
-    table = Table(title=title, caption=f"difference: the split's mean minus the {reference.cv} split's mean")
-    table.add_column("metric")
-    for r in results:
-        table.add_column(f"{r.cv} ({r.n_splits} folds)", justify="right")
-    for r in others:
-        table.add_column(f"{r.cv} − {reference.cv}", justify="right")
-    for name, metric in METRICS.items():
-        cells = [_pm(r.mean[name], r.std[name], metric.precision) for r in results]
-        cells += [f"{r.mean[name] - reference.mean[name]:+.{metric.precision}f}" for r in others]
-        table.add_row(name, *cells)
-    return table
 
 
 @app.command("list")
@@ -260,9 +264,10 @@ def run_command(
     cv: Annotated[Optional[CVKind], typer.Option("--cv", help=f"Split of the cross-validation reported with the run: {CVHelp}")] = None,
     folds: FoldsOpt = None,
     seed: SeedOpt = None,
-    n_jobs: NJobsOpt = 1,
+    n_jobs: NJobsOpt = None,
     param: ParamOpt = None,
     weights: WeightsOpt = None,
+    scheduler: SchedulerOpt = None,
     tracking_uri: TrackingOpt = None,
     json_out: JsonOpt = False,
 ) -> None:
@@ -274,19 +279,21 @@ def run_command(
     make_baseline(name, **params)  # an unknown name or parameter fails here, before any data is read
     _check_weights(name, params, weights)
     ws = open_workspace(workspace)
-    tracker = make_tracker(ws, tracking_uri)
-    train = load_train_part(ws)
-    plan = plan_cv(ws, cv=None if cv is None else cv.value, n_splits=folds, train=train, name="--folds")
     con = console(stderr=True)
-    with FoldBar(con, f"{name}: {plan.cv} CV") as bar:
-        outcome = run_baseline(ws, name, tracker=tracker, submit=baseline_submitter(ws) if submit else None,
-                               save=save, plan=plan, seed=seed, n_jobs=n_jobs, params=params, train=train,
-                               progress=bar, notify=con.print)
+    with on_cluster(scheduler, n_jobs) as jobs:  # an unreachable scheduler fails here, before any work
+        tracker = make_tracker(ws, tracking_uri)
+        train = load_train_part(ws)
+        plan = plan_cv(ws, cv=None if cv is None else cv.value, n_splits=folds, train=train, name="--folds")
+        with FoldBar(con, _bar_label(name, plan, scheduler)) as bar:
+            outcome = run_baseline(ws, name, tracker=tracker, submit=baseline_submitter(ws) if submit else None,
+                                   save=save, plan=plan, seed=seed, n_jobs=jobs, params=params, train=train,
+                                   progress=bar, notify=con.print)
     if json_out:
         echo_json(outcome.to_dict())
         return
     out = console()
     out.print(cv_fold_table(outcome.cv, f"{name}: {folds_line(outcome.cv)}"))
+    out.print(out_of_fold_line(outcome.cv))
     out.print(f"Fitted on all train chips in {outcome.fit_time:.1f} s; submission written to {outcome.submission}")
     if outcome.public is not None:
         out.print(f"Submitted as team {baseline_team(name)} (submission {outcome.submission_id}): "

@@ -163,7 +163,9 @@ def test_every_chip_is_predicted_once_and_metrics_use_one_vocabulary(train):
     assert result.mean["log_loss"] == pytest.approx(np.mean(values))
     assert result.std["log_loss"] == pytest.approx(np.std(values))
     d = result.to_dict()
-    assert set(d) == {"cv", "n_splits", "splitter", "official_folds", "fresh_folds_reason", "folds", "mean", "std"}
+    assert set(d) == {"cv", "n_splits", "splitter", "official_folds", "fresh_folds_reason", "folds", "mean", "std",
+                      "out_of_fold"}
+    assert d["out_of_fold"] is None  # until score_out_of_fold
     assert len(d["folds"]) == 5
 
 

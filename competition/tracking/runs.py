@@ -47,6 +47,8 @@ class Tracker(TrackerBase):
                 **(flat_params(estimator) if estimator is not None else {}), **(params or {})}
         metrics = {f"cv_{k}": v for k, v in result.mean.items()}
         metrics.update({f"cv_{k}_std": v for k, v in result.std.items()})
+        if getattr(result, "out_of_fold", None) is not None:  # pooled out-of-fold metrics and their intervals
+            metrics.update({f"cv_oof_{k}": v for k, v in result.out_of_fold.to_dict().items() if v is not None})
         self._log(run_id, metrics=metrics, params=base)
         for fold in result.folds:
             tags = self._tags(kind, model, split_hash)
