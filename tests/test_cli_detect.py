@@ -14,6 +14,7 @@ from typer.testing import CliRunner
 
 from ships.cli import app as root
 from competition.detect import box_iou
+from competition.workspace import Workspace
 
 SCENE_CROP = Path(__file__).parent / "data" / "scene_crop.png"
 OUTPUTS = ("csv", "geojson", "heatmap.png", "boxes.png")
