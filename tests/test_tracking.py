@@ -58,12 +58,12 @@ def server(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def data(chips):
-    """360 real chips: X, y and their acquisition days."""
-    from competition.data import make_groups
+def data(real_workspace_path):
+    from competition.workspace import Workspace
 
-    idx = np.sort(np.random.default_rng(1).permutation(len(chips.y))[:360])
-    return chips.X[idx], chips.y[idx], make_groups(chips.scene_id[idx])
+    train = Workspace.open(real_workspace_path).load_train()
+    idx = np.sort(np.random.default_rng(1).permutation(len(train.y))[:360])
+    return train.X[idx], train.y[idx], train.groups[idx]
 
 
 def _search(url: str, filter_string: str) -> list[dict]:
