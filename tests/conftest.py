@@ -15,11 +15,10 @@ import os
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import dataclasses  # noqa: E402
+import sys  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
-
-from workspaces import copy_workspace  # noqa: E402  (tests/workspaces.py)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -28,11 +27,10 @@ def _bundled_chips_read_once():
 
     Reading and checking 4000 PNGs costs seconds, and ``ships init``, ``ships demo``, the ship
     finder's test bed and several fixtures each ask for them. Each call still gets arrays of
-    its own, so no test can change the chips another one sees.
+    its own, so no test can change the chips another one sees. Modules that import the name
+    later get the patched one; importing them here would cost every session pandas' import.
     """
     import competition.data
-    import competition.scenes
-    import competition.workspace
 
     read_from_disk = competition.data.load_bundled
     cache = []
@@ -44,8 +42,10 @@ def _bundled_chips_read_once():
                                                 for f in dataclasses.fields(cache[0])})
 
     with pytest.MonkeyPatch.context() as patch:
-        for module in (competition.data, competition.scenes, competition.workspace):
-            patch.setattr(module, "load_bundled", load_bundled)
+        patch.setattr(competition.data, "load_bundled", load_bundled)
+        for name in ("competition.scenes", "competition.workspace"):  # imported already: `from ... import`
+            if name in sys.modules:
+                patch.setattr(sys.modules[name], "load_bundled", load_bundled)
         yield
 
 
@@ -70,4 +70,6 @@ def real_workspace_path(tmp_path_factory, chips) -> Path:
 @pytest.fixture
 def workspace(real_workspace_path, tmp_path):
     """A private, writable copy of the real workspace (its chip images are shared, read-only)."""
+    from workspaces import copy_workspace  # tests/workspaces.py
+
     return copy_workspace(real_workspace_path, tmp_path / "ws")
