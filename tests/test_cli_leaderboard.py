@@ -121,7 +121,8 @@ def test_bad_flags_exit_2(workspace, args):
 
 def test_team_group_without_a_command_shows_help(workspace):
     result = runner.invoke(root, ["team"])
-    assert "add" in result.output and "list" in result.output
+    assert result.exit_code in (0, 2), result.output  # click 8.2 and later exit 2 after a group's help
+    assert "Create and list the teams" in result.output and "add" in result.output and "list" in result.output
 
 
 def test_missing_workspace_is_an_error(tmp_path):
