@@ -65,7 +65,7 @@ def test_loaders_read_public_only_and_match(real_workspace_path, chips):
 
 
 def test_same_inputs_give_byte_identical_public_files(tmp_path, real_workspace_path):
-    init_workspace(tmp_path / "again", seed=0)  # the bundled chips, as a plain `ships init` reads them
+    init_workspace(tmp_path / "again", seed=0)  # the default chips, as a plain `ships init` gets them
     assert _tree_digest(tmp_path / "again" / "public") == _tree_digest(real_workspace_path / "public")
 
 
