@@ -99,8 +99,8 @@ def test_bad_input_is_one_precise_error(workspace, args, message):
     assert ships(workspace, "team", "add", "alpha").exit_code == 0
     result = ships(workspace, *args)
     assert result.exit_code == 1, result.output
+    assert isinstance(result.exception, SystemExit), result.exception  # an input error, not a crash
     assert error_of(result).startswith(message)
-    assert "Traceback" not in result.output
 
 
 @pytest.mark.parametrize("args", [
@@ -121,7 +121,8 @@ def test_bad_flags_exit_2(workspace, args):
 
 def test_team_group_without_a_command_shows_help(workspace):
     result = runner.invoke(root, ["team"])
-    assert "add" in result.output and "list" in result.output
+    assert result.exit_code in (0, 2), result.output  # click 8.2 and later exit 2 after a group's help
+    assert "Create and list the teams" in result.output and "add" in result.output and "list" in result.output
 
 
 def test_missing_workspace_is_an_error(tmp_path):
@@ -244,7 +245,7 @@ def test_finalize_reveals_private_with_moves_and_closes(board, tmp_path):
     assert all(r["private_score"] is not None for r in subs)
 
     again = ships(board, "finalize", "--yes")
-    assert again.exit_code == 1 and "already" not in again.output
+    assert again.exit_code == 1 and isinstance(again.exception, SystemExit), again.exception
     assert error_of(again).startswith("Error: the competition was finalized at ")
     late = ships(board, "score", str(write_predictions(board, tmp_path / "late.csv", 0.9)), "--team", "alpha")
     assert late.exit_code == 1

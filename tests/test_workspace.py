@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 
 import numpy as np
@@ -13,11 +14,16 @@ import competition.create as create_module
 from ships.cli import app
 from datetime import datetime, timezone
 
-from competition.errors import ConfigError, WorkspaceError
 from competition.create import init_workspace
+from competition.data import Chips
+from competition.errors import ConfigError, WorkspaceError
 from competition.workspace import LockError, Workspace
 
 PUBLIC_FILES = ["train.csv", "test.csv", "folds.csv", "sample_submission.csv"]
+
+
+def _subset(chips, idx) -> Chips:
+    return Chips(*(getattr(chips, f.name)[idx] for f in dataclasses.fields(Chips)))
 
 
 def _tree_digest(folder):
@@ -62,10 +68,15 @@ def test_loaders_read_public_only_and_match(real_workspace_path, chips):
 
 
 def test_same_inputs_give_byte_identical_public_files(tmp_path, real_workspace_path):
-    init_workspace(tmp_path / "again", seed=0)
+    init_workspace(tmp_path / "again", seed=0)  # the default chips, as a plain `ships init` gets them
     assert _tree_digest(tmp_path / "again" / "public") == _tree_digest(real_workspace_path / "public")
-    init_workspace(tmp_path / "other", seed=1)
-    assert _tree_digest(tmp_path / "other" / "public") != _tree_digest(real_workspace_path / "public")
+
+
+def test_another_seed_gives_other_public_files(tmp_path, chips):
+    subset = _subset(chips, np.arange(0, 4000, 10))  # 400 chips from many days: the same data both times
+    seed0, seed1 = (init_workspace(tmp_path / f"seed{s}", chips=subset, seed=s) for s in (0, 1))
+    assert _tree_digest(seed0.public_dir) != _tree_digest(seed1.public_dir)
+    assert set(seed0.load_solution().groups) != set(seed1.load_solution().groups)  # other days, not only other ids
 
 
 def test_ids_and_order_reveal_nothing(real_workspace_path, chips):
@@ -100,29 +111,28 @@ def test_init_refuses_existing_unless_forced(tmp_path):
     assert "already exists; pass --force" in result.output
 
 
-def test_failed_init_leaves_nothing_half_written(tmp_path, real_workspace_path, monkeypatch):
-    import shutil
-
+def test_failed_init_leaves_nothing_half_written(tmp_path, chips, monkeypatch):
+    subset = _subset(chips, np.arange(0, 4000, 10))  # 400 chips: a whole workspace, written in a blink
     target = tmp_path / "ws"
-    shutil.copytree(real_workspace_path, target)
+    init_workspace(target, chips=subset, seed=0)
     before = _tree_digest(target)
     calls = {"n": 0}
     real_write = create_module._write_png
 
     def flaky(pixels, path):
         calls["n"] += 1
-        if calls["n"] == 500:
+        if calls["n"] == 200:
             raise OSError("disk full")
         real_write(pixels, path)
 
     monkeypatch.setattr(create_module, "_write_png", flaky)
     with pytest.raises(OSError, match="disk full"):
-        init_workspace(target, seed=5, force=True)
+        init_workspace(target, chips=subset, seed=5, force=True)
     assert _tree_digest(target) == before  # the old workspace is intact
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ws"]  # no temporary folder left
     calls["n"] = 0
     with pytest.raises(OSError):
-        init_workspace(tmp_path / "new", seed=5)
+        init_workspace(tmp_path / "new", chips=subset, seed=5)
     assert not (tmp_path / "new").exists()
 
 
@@ -194,7 +204,7 @@ def test_init_from_imported_data(tmp_path, chips):
     """`ships init --data` builds the workspace from chips read from disk, not the bundled ones."""
     import json
 
-    subset = np.arange(0, 4000, 5)  # 800 chips over many acquisition days
+    subset = np.arange(0, 4000, 10)  # 400 chips over many acquisition days
     doc = {
         "data": chips.X[subset].transpose(0, 3, 1, 2).reshape(len(subset), -1).tolist(),
         "labels": chips.y[subset].tolist(),
@@ -205,5 +215,5 @@ def test_init_from_imported_data(tmp_path, chips):
     result = CliRunner().invoke(app, ["init", "-w", str(tmp_path / "ws"), "--data", str(tmp_path / "shipsnet.json")])
     assert result.exit_code == 0, result.output
     ws = Workspace.open(tmp_path / "ws")
-    assert len(ws.load_train().ids) + len(ws.test_ids()) == 800
+    assert len(ws.load_train().ids) + len(ws.test_ids()) == 400
     assert ws.config.data_sha256 != chips.data_hash()
