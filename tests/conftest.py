@@ -43,8 +43,8 @@ def _bundled_chips_read_once():
 
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(competition.data, "load_bundled", load_bundled)
-        for name in ("competition.scenes", "competition.workspace"):  # imported already: `from ... import`
-            if name in sys.modules:
+        for name in ("competition.create", "ships.data"):  # imported already: `from ... import`
+            if name in sys.modules and hasattr(sys.modules[name], "load_bundled"):
                 patch.setattr(sys.modules[name], "load_bundled", load_bundled)
         yield
 
