@@ -47,8 +47,10 @@ def test_score_records_and_prints_public_only(workspace, tmp_path):
                                  "--no-track"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
-    assert set(out) == {"id", "team", "file_sha256", "public"}  # no Private part
-    assert out["public"]["roc_auc"] == 1.0 and all(not k.startswith("private") for k in out["public"])
+    assert set(out) == {"id", "team", "file_sha256", "public", "best", "rank", "quota", "submitted_at", "filename"}
+    assert set(out["public"]) == {"roc_auc", "roc_auc_low", "roc_auc_high"}  # the rounded primary score only
+    assert out["public"]["roc_auc"] == 1.0 and out["best"] is True and out["rank"] == 1
+    assert out["quota"]["used"] == 1 and out["quota"]["limit"] == workspace.config.daily_quota
     [record] = _store_rows(workspace)
     assert record.team == "alpha"
     stored = workspace.submissions_dir / f"{out['file_sha256']}.csv"
