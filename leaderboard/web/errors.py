@@ -1,7 +1,7 @@
 """The web view's error handlers: every error as JSON or as a page, 5xx included, with the security headers.
 
 JSON (``{"error", "problems"}``) on the API and ``.json`` routes, a page elsewhere
-(``_Site.error`` in :mod:`leaderboard.web.app` decides).  A library error that reaches no
+(``Site.error`` in :mod:`leaderboard.web.site` decides).  A library error that reaches no
 route's own handling (a busy or unreachable store, a broken workspace) is shown as a team may
 see it (:func:`leaderboard.web.upload.team_message`); any other exception is a bug: 500 with
 no detail, its traceback in the server's log.

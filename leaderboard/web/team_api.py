@@ -17,6 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from competition.errors import ParameterError, ShipsError, StoreError
 from competition.public_archive import build_public_archive
 from leaderboard.submit import read_and_validate
+from leaderboard.web.site import bearer
 from leaderboard.web.upload import check_length, headers_for, read_upload, status_for, team_message
 from leaderboard.web.views import shown_public, submission_url
 
@@ -40,12 +41,6 @@ def _error(exc: ShipsError) -> JSONResponse:
     status = status_of(exc)
     message, problems = team_message(exc)
     return JSONResponse({"error": message, "problems": problems}, status_code=status, headers=headers_for(status))
-
-
-def bearer(request: Request) -> str | None:
-    """The token of ``Authorization: Bearer TOKEN``, or None."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
 async def _team(request: Request) -> str:
