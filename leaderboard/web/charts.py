@@ -171,10 +171,6 @@ def roc_chart_svg(fpr: Sequence[float], tpr: Sequence[float], *, label: str = "R
         False and true positive rates, the same length, fpr increasing.
     label : str
         Accessible title of the chart.
-    greater_is_better : bool
-        Direction of the metric, for the running best.
-    bounds : (float, float)
-        The metric's range; the y-axis fits the data within it.
 
     Returns
     -------
