@@ -211,7 +211,8 @@ def run_baseline(ws, name: str, *, tracker, submit: Callable | None = None, save
     ws : Workspace
     name : str
         A baseline of :data:`baselines.registry.BASELINES`.
-    tracker : competition.tracking.Tracker
+    tracker : competition.tracking.Tracker or None
+        None: nothing is logged to MLflow (``--no-track``).
         Gets one run: parameters, CV metrics and folds, the Public metrics when submitted,
         the model and the submission file.
     submit : callable, optional
@@ -245,7 +246,7 @@ def run_baseline(ws, name: str, *, tracker, submit: Callable | None = None, save
         from baselines.persist import save_model
 
         save_model(estimator, save)
-    run_id = tracker.log_baseline(
+    run_id = None if tracker is None else tracker.log_baseline(
         name, estimator=estimator, cv=cv, public=public, submission=path, file_sha256=file_sha256, team=team,
         split_hash=ws.split_hash, metrics={"fit_time": fit_time}, params={"seed": seed}, X_example=train.X[:2])
     return BaselineOutcome(name, cv, fit_time, path, public, submission_id, file_sha256, run_id, save)

@@ -25,6 +25,7 @@ __all__ = ["cv_app", "app", "make_tracker", "FoldBar", "baseline_submitter", "co
            "folds_line", "cv_fold_table", "cv_comparison_table", "public_auc"]
 
 cv_app = typer.Typer()
+TrackOpt = Annotated[bool, typer.Option("--track/--no-track", help="Log the runs to MLflow (default) or not.")]
 app = typer.Typer(no_args_is_help=True, help="List the baselines, or run one: grouped CV, fit, predict, submit.")
 
 
@@ -191,6 +192,7 @@ def cv_command(
         "--predict-test", help="Then fit on all of train and write the test ids' predictions to this file (id,ship): "
                                "a submission to check with `ships validate` and send with `ships score`.")] = None,
     tracking_uri: TrackingOpt = None,
+    track: TrackOpt = True,
     json_out: JsonOpt = False,
 ) -> None:
     """Cross-validate a baseline or your own model on the official folds: metrics per fold, mean ± std, intervals."""
@@ -203,7 +205,7 @@ def cv_command(
     ws = _open_source(ctx, workspace, data)
     con, runs = console(stderr=True), []
     with on_cluster(scheduler, n_jobs) as jobs:  # an unreachable scheduler fails here, before any work
-        tracker = make_tracker(ws, tracking_uri)
+        tracker = make_tracker(ws, tracking_uri) if track else None
         train = load_train_part(ws)
         kinds = list(dict.fromkeys(k.value for k in cv)) if cv else [None]
         for plan in [plan_cv(ws, cv=kind, n_splits=folds, train=train, name="--folds") for kind in kinds]:
@@ -221,7 +223,8 @@ def cv_command(
 def _print_cv(name: str, runs, *, n_chips: int, tracker, scheduler, predict_test, json_out: bool) -> None:
     """The CV results as JSON or as tables, with the out-of-fold intervals and where the runs went."""
     if json_out:
-        echo_json({"model": name, "n_chips": n_chips, "tracking_uri": tracker.uri, "scheduler": scheduler,
+        echo_json({"model": name, "n_chips": n_chips, "tracking_uri": None if tracker is None else tracker.uri,
+                   "scheduler": scheduler,
                    "predict_test": None if predict_test is None else str(predict_test),
                    "results": [run.to_dict() for run in runs]})
         return
@@ -234,7 +237,8 @@ def _print_cv(name: str, runs, *, n_chips: int, tracker, scheduler, predict_test
     if predict_test is not None:
         out.print(f"Test predictions written to {predict_test}; check it with `ships validate {predict_test}`, "
                   f"then submit it with `ships score {predict_test}`")
-    out.print(f"MLflow runs {', '.join(run.run_id for run in runs)} in {tracker.uri}")
+    out.print("Not logged to MLflow (--no-track)" if tracker is None
+              else f"MLflow runs {', '.join(run.run_id for run in runs)} in {tracker.uri}")
 
 
 @app.command("list")
@@ -269,6 +273,7 @@ def run_command(
     weights: WeightsOpt = None,
     scheduler: SchedulerOpt = None,
     tracking_uri: TrackingOpt = None,
+    track: TrackOpt = True,
     json_out: JsonOpt = False,
 ) -> None:
     """Run a baseline: CV, fit on all of train, predict the test ids, write (and --submit) the submission."""
@@ -281,7 +286,7 @@ def run_command(
     ws = open_workspace(workspace)
     con = console(stderr=True)
     with on_cluster(scheduler, n_jobs) as jobs:  # an unreachable scheduler fails here, before any work
-        tracker = make_tracker(ws, tracking_uri)
+        tracker = make_tracker(ws, tracking_uri) if track else None
         train = load_train_part(ws)
         plan = plan_cv(ws, cv=None if cv is None else cv.value, n_splits=folds, train=train, name="--folds")
         with FoldBar(con, _bar_label(name, plan, scheduler)) as bar:
@@ -302,4 +307,4 @@ def run_command(
         out.print(f"Not submitted; re-run with --submit to score it as team {baseline_team(name)}")
     if outcome.model_path is not None:
         out.print(f"Model saved to {outcome.model_path}")
-    out.print(f"MLflow run {outcome.run_id} in {tracker.uri}")
+    out.print("Not logged to MLflow (--no-track)" if tracker is None else f"MLflow run {outcome.run_id} in {tracker.uri}")

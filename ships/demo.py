@@ -45,6 +45,7 @@ def demo(
     seed: Annotated[int, typer.Option("--seed", help="Seed of a newly created workspace.")] = 0,
     n_jobs: Annotated[Optional[int], typer.Option("--n-jobs", help="Folds trained at once (default: one per CPU core, at most 5).")] = None,
     tracking_uri: TrackingOpt = None,
+    track: Annotated[bool, typer.Option("--track/--no-track", help="Log every run to MLflow (default) or not.")] = True,
 ) -> None:
     """Run the competition end to end on the real chips: workspace, baselines, submissions, leaderboard, MLflow."""
     from ships.baselines import console, make_tracker
@@ -52,7 +53,7 @@ def demo(
     con = console()
     started = time.perf_counter()
     ws = _workspace(Path(workspace), seed, con)
-    tracker = make_tracker(ws, tracking_uri)
+    tracker = make_tracker(ws, tracking_uri) if track else None
     names = DEMO_BASELINES + (KERAS_BASELINES if with_keras else ())
     jobs = n_jobs if n_jobs is not None else min(os.cpu_count() or 1, 5)
     outcomes = []
@@ -70,9 +71,10 @@ def demo(
     con.print(f"Done in {time.perf_counter() - started:.0f} s.  Next:")
     con.print(f"  ships leaderboard --workspace {ws.root}      the Public leaderboard")
     con.print(f"  ships ui mlflow --workspace {ws.root}        every run in the MLflow UI (http://127.0.0.1:5000)"
-              if not tracking_uri else f"  MLflow runs are in {tracker.uri}")
+              if not tracking_uri and tracker is not None
+              else f"  MLflow runs are in {tracker.uri}" if tracker is not None else "  (nothing was logged to MLflow)")
     con.print(f"  ships serve --workspace {ws.root}            the leaderboard web view")
-    con.print(f"  ships score FILE --workspace {ws.root} --team NAME   submit your own predictions")
+    con.print(f"  ships score FILE --workspace {ws.root} --team NAME --create   score your own predictions")
 
 
 def _run_one(ws, name: str, tracker, jobs: int, con):

@@ -239,6 +239,8 @@ def finalize(
     workspace: WorkspaceOpt,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
     tracking_uri: TrackingOpt = None,
+    track: Annotated[bool, typer.Option("--track/--no-track", help="Add the revealed metrics to the submissions' "
+                                        "MLflow runs (default) or not.")] = True,
     json_out: JsonOpt = False,
 ) -> None:
     """Close submissions, pick finals for teams that chose none, and reveal the Private leaderboard."""
@@ -255,7 +257,8 @@ def finalize(
                 typer.echo(f"Picked as finals ({ws.rules.n_finals} best Public) for teams that selected none: "
                            + ", ".join(map(str, result.auto_selected)))
             _print_board(result.leaderboard, private=True, rules=ws.rules)
-        _log_private(tracking_uri or ws.tracking_uri, store.submissions())
+        if track:
+            _log_private(tracking_uri or ws.tracking_uri, store.submissions())
 
 
 def _log_private(tracking_uri: str, records) -> None:

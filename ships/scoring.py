@@ -94,8 +94,10 @@ def _validate_remote(file: Path, workspace: Path | None, data: Path | None) -> N
 def score(
     file: FileArg,
     workspace: TargetWorkspaceOpt = None,
-    team: Annotated[Optional[str], typer.Option("--team", help="Team the submission is recorded for, created if "
-                                                "new (local scoring only; default 'local').")] = None,
+    team: Annotated[Optional[str], typer.Option("--team", help="Team the submission is recorded for (local scoring "
+                                                "only; default 'local'); an unknown team is refused unless --create.")] = None,
+    create: Annotated[bool, typer.Option("--create", help="Create --team if it does not exist yet (local scoring; "
+                                         "a typo would otherwise become a new, ranked team).")] = False,
     message: Annotated[str, typer.Option("--message", "-m", help="A note stored with the submission.")] = "",
     tracking_uri: TrackingOpt = None,
     track: Annotated[bool, typer.Option("--track/--no-track", help="Log the scored submission as an MLflow run "
@@ -112,6 +114,8 @@ def score(
     from leaderboard.submit import accept_submission, open_store, receipt
 
     ws = open_workspace(target.workspace)
+    if team is not None and not create:
+        _check_team_exists(ws, team)
     result = accept_submission(ws, file, team=team or "local", message=message, tracking_uri=tracking_uri,
                                track=track)
     with open_store(ws) as store:
@@ -125,6 +129,21 @@ def score(
 
 app.command("submit", help="Alias of 'ships score' (Kaggle's 'submit -f FILE -m MSG'): "
                            "submit FILE to the server you logged into.\n\n" + PRECEDENCE)(score)
+
+
+def _check_team_exists(ws, team: str) -> None:
+    """Refuse an unknown --team: a typo would silently make a new team, ranked."""
+    from competition.errors import StoreError, StoreUnavailableError
+    from leaderboard.submit import open_store
+
+    with open_store(ws) as store:
+        try:
+            store.team(team)
+        except StoreUnavailableError:
+            raise
+        except StoreError:
+            fail(f"unknown team {team!r} in workspace {ws.root}; check the name with 'ships team list', "
+                 "or pass --create to create it")
 
 
 def _submit_remote(file: Path, message: str, login, json_out: bool) -> None:

@@ -311,3 +311,15 @@ def test_submission_file_keeps_the_ranking(workspace):
     path = write_submission(workspace, "tiny", Tiny())
     values = [float(line.split(",")[1]) for line in path.read_text().splitlines()[1:]]
     assert len(set(values)) == len(values)
+
+
+def test_no_track_logs_nothing(workspace):
+    store = workspace.root / "mlflow.db"
+    if store.exists():
+        store.unlink()
+    result = runner.invoke(root, ["cv", "dummy", "-w", str(workspace.root), "--no-track", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["tracking_uri"] is None and not store.exists()
+    result = runner.invoke(root, ["baseline", "run", "dummy", "-w", str(workspace.root), "--no-track"])
+    assert result.exit_code == 0, result.output
+    assert "Not logged to MLflow (--no-track)" in result.output and not store.exists()

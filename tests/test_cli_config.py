@@ -68,7 +68,7 @@ def test_a_metric_edited_by_hand_stops_scoring(ws, tmp_path):
     toml = ws.root / "ships.toml"
     toml.write_text(toml.read_text().replace('metric = "roc_auc"', 'metric = "log_loss"'))
     sample = ws.public_dir / "sample_submission.csv"
-    message = error_of(run("score", sample, "-w", ws.root, "--team", "alpha", "--no-track"))
+    message = error_of(run("score", sample, "-w", ws.root, "--team", "alpha", "--create", "--no-track"))
     assert "the scoring settings (metric, n_bootstrap, seed) were edited by hand; scoring refused" in message
     assert not list(ws.submissions_dir.iterdir())
 
@@ -86,7 +86,7 @@ def test_changing_the_metric_then_rescore_reranks(ws, tmp_path):
     wrong = np.random.default_rng(0).random(len(y)) < 0.03
     calibrated = _write(ws, tmp_path / "calibrated.csv", np.where((y == 1) != wrong, 0.97, 0.03))
     for team, path in (("Sharp", sharp), ("Calibrated", calibrated)):
-        assert run("score", path, "-w", ws.root, "--team", team, "--no-track").exit_code == 0
+        assert run("score", path, "-w", ws.root, "--team", team, "--create", "--no-track").exit_code == 0
     board = json.loads(run("leaderboard", "-w", ws.root, "--json").output)
     assert [r["team"] for r in board["rows"]] == ["Sharp", "Calibrated"] and board["metric"] == "roc_auc"
 

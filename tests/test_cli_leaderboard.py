@@ -168,7 +168,7 @@ def test_status_after_the_quota_is_used(workspace, tmp_path):
     path = write_predictions(workspace, tmp_path / "s.csv", 0.4)
     for _ in range(workspace.config.daily_quota):
         submit_file(workspace, path, team="alpha")
-    result = ships(workspace, "score", str(path), "--team", "alpha")
+    result = ships(workspace, "score", str(path), "--team", "alpha", "--create")
     assert result.exit_code == 1
     assert error_of(result).startswith("Error: team 'alpha' has used its 5 submissions for ")
     assert "0 left" in ships(workspace, "status", "--team", "alpha").output
@@ -247,7 +247,7 @@ def test_finalize_reveals_private_with_moves_and_closes(board, tmp_path):
     again = ships(board, "finalize", "--yes")
     assert again.exit_code == 1 and isinstance(again.exception, SystemExit), again.exception
     assert error_of(again).startswith("Error: the competition was finalized at ")
-    late = ships(board, "score", str(write_predictions(board, tmp_path / "late.csv", 0.9)), "--team", "alpha")
+    late = ships(board, "score", str(write_predictions(board, tmp_path / "late.csv", 0.9)), "--team", "alpha", "--create")
     assert late.exit_code == 1
     assert error_of(late).startswith("Error: the competition was finalized at ")
     assert error_of(late).endswith("submissions and final selections are closed")

@@ -43,7 +43,7 @@ def test_score_records_and_prints_public_only(workspace, tmp_path):
     path = tmp_path / "sub.csv"
     _write_split_submission(workspace, path)
     # --no-track: no background MLflow process (tracking has its own tests below)
-    result = runner.invoke(app, ["score", str(path), "-w", str(workspace.root), "--team", "alpha", "--json",
+    result = runner.invoke(app, ["score", str(path), "-w", str(workspace.root), "--team", "alpha", "--create", "--json",
                                  "--no-track"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
@@ -55,7 +55,7 @@ def test_score_records_and_prints_public_only(workspace, tmp_path):
     assert record.team == "alpha"
     stored = workspace.submissions_dir / f"{out['file_sha256']}.csv"
     assert stored.read_bytes() == path.read_bytes()
-    table = runner.invoke(app, ["score", str(path), "-w", str(workspace.root), "--team", "alpha", "--no-track"])
+    table = runner.invoke(app, ["score", str(path), "-w", str(workspace.root), "--team", "alpha", "--create", "--no-track"])
     assert table.exit_code == 0, table.output
     assert "roc_auc" in table.output and "1.0000" in table.output
     assert "0.0000" not in table.output.split("roc_auc")[1].split("\n")[0]  # the Private AUC (0.0) never shows
@@ -152,7 +152,7 @@ def test_the_tracking_writer_logs_the_scored_submission(workspace, tmp_path):
     path = tmp_path / "sub.csv"
     _write_split_submission(workspace, path)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    result = runner.invoke(app, ["score", str(path), "-w", str(workspace.root), "--team", "alpha",
+    result = runner.invoke(app, ["score", str(path), "-w", str(workspace.root), "--team", "alpha", "--create",
                                  "--message", "first try", "--tracking-uri", uri, "--json"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
@@ -192,7 +192,7 @@ def test_finalize_logs_private_metrics_to_mlflow(workspace, tmp_path):
     path = tmp_path / "sub.csv"
     _write_split_submission(workspace, path)
     uri = f"sqlite:///{tmp_path}/mlflow.db"
-    scored = runner.invoke(app, ["score", str(path), "-w", str(workspace.root), "--team", "alpha", "--no-track"])
+    scored = runner.invoke(app, ["score", str(path), "-w", str(workspace.root), "--team", "alpha", "--create", "--no-track"])
     assert scored.exit_code == 0, scored.output
     result = runner.invoke(app, ["finalize", "-w", str(workspace.root), "--yes", "--tracking-uri", uri])
     assert result.exit_code == 0, result.output
@@ -232,3 +232,15 @@ def test_example_submissions_behave_as_documented(real_workspace_path):
     assert bad.exit_code == 1
     for problem in ("has no row", "duplicate id", "is blank", "must be a number", "got 1.7"):
         assert problem in bad.output
+
+
+def test_an_unknown_team_is_refused_unless_created(workspace):
+    sample = str(workspace.public_dir / "sample_submission.csv")
+    base = ["score", sample, "-w", str(workspace.root), "--no-track"]
+    typo = runner.invoke(app, [*base, "--team", "Harbur Watch"])
+    assert typo.exit_code == 1 and isinstance(typo.exception, SystemExit)
+    assert "unknown team 'Harbur Watch'" in typo.output and "--create" in typo.output
+    assert _store_rows(workspace) == []  # nothing scored, stored or recorded
+    assert runner.invoke(app, [*base, "--team", "Harbour Watch", "--create"]).exit_code == 0
+    assert runner.invoke(app, [*base, "--team", "harbour watch"]).exit_code == 0  # now it exists
+    assert [r.team for r in _store_rows(workspace)] == ["Harbour Watch", "Harbour Watch"]

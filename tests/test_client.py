@@ -271,9 +271,9 @@ def test_the_precedence_rule(server, team, monkeypatch):
     ok(ships("login", "--url", server.url, "--token", server.tokens[TEAM]))
     good = predictions(server.ws, Path("good.csv"), 0.5)
     ws = str(server.ws.root)
-    out = ok(ships("score", good, "--workspace", ws, "--team", "organiser-test", "--no-track"))
+    out = ok(ships("score", good, "--workspace", ws, "--team", "organiser-test", "--create", "--no-track"))
     assert out.splitlines()[0] == f"Scored in workspace {ws}"
-    out = ok(ships("score", good, "--team", "organiser-test", "--no-track", env={"SHIPS_WORKSPACE": ws}))
+    out = ok(ships("score", good, "--team", "organiser-test", "--create", "--no-track", env={"SHIPS_WORKSPACE": ws}))
     assert out.splitlines()[0] == f"Scored in workspace {ws}"
     n = len(server.ws.test_ids())
     assert ok(ships("validate", good, "--workspace", ws)).strip() == f"good.csv: valid, {n} rows for {n} test ids."
