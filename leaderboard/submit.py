@@ -171,17 +171,29 @@ def shown_public(records, rules) -> list[tuple]:
     return [(s, rules.round_score(r.public_low), rules.round_score(r.public_high)) for s, r in zip(scores, records)]
 
 
-def receipt(store, result: SubmitResult) -> dict:
+def receipt(store, result: SubmitResult, ws: Workspace | None = None) -> dict:
     """What a team needs after a submission: its shown Public score, whether it is its best, its rank
-    on the Public board, and the submissions left today with the time the quota resets."""
+    on the Public board, the submissions left today with the time the quota resets, and warnings
+    (the same file as an earlier submission, or the sample submission itself)."""
     record = result.record
     row = next((r for r in store.leaderboard() if r.team == record.team), None)
     quota = store.quota_status(record.team)
-    return {"id": record.id, "team": record.team, "file_sha256": result.file_sha256, "public": result.shown,
+    return {"warnings": _warnings(store, result, ws), "id": record.id, "team": record.team, "file_sha256": result.file_sha256, "public": result.shown,
             "best": row is not None and row.submission_id == record.id, "rank": None if row is None else row.rank,
             "submitted_at": record.submitted_at.isoformat(), "filename": record.filename,
             "quota": {"used": quota.used, "limit": quota.limit, "left": quota.left,
                       "resets_at": quota.resets_at.isoformat()}}
+
+
+def _warnings(store, result: SubmitResult, ws: Workspace | None) -> list[str]:
+    record, out = result.record, []
+    same = [r.id for r in store.submissions(record.team) if r.file_sha256 == result.file_sha256 and r.id != record.id]
+    if same:
+        out.append(f"this file is identical to your submission {same[0]}; it was counted again")
+    sample = None if ws is None else ws.public_dir / "sample_submission.csv"
+    if sample is not None and sample.is_file() and hashlib.sha256(sample.read_bytes()).hexdigest() == result.file_sha256:
+        out.append("this is the sample submission itself (the prior for every chip): it scores like chance")
+    return out
 
 
 def accept_submission(

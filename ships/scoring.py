@@ -119,7 +119,7 @@ def score(
     result = accept_submission(ws, file, team=team or "local", message=message, tracking_uri=tracking_uri,
                                track=track)
     with open_store(ws) as store:
-        answer = receipt(store, result)
+        answer = receipt(store, result, ws)
     if json_out:
         echo_json(answer)
     else:
@@ -176,3 +176,5 @@ def print_receipt(answer: dict, rules) -> None:
     if quota["limit"] is not None:
         typer.echo(f"{quota['left']} of {quota['limit']} submissions left today; the quota resets at "
                    f"{quota['resets_at'][:16].replace('T', ' ')} UTC.")
+    for warning in answer.get("warnings", []):
+        typer.echo(f"Warning: {warning}.")

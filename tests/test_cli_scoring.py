@@ -47,7 +47,8 @@ def test_score_records_and_prints_public_only(workspace, tmp_path):
                                  "--no-track"])
     assert result.exit_code == 0, result.output
     out = json.loads(result.output)
-    assert set(out) == {"id", "team", "file_sha256", "public", "best", "rank", "quota", "submitted_at", "filename"}
+    assert set(out) == {"id", "team", "file_sha256", "public", "best", "rank", "quota", "submitted_at", "filename",
+                        "warnings"}
     assert set(out["public"]) == {"roc_auc", "roc_auc_low", "roc_auc_high"}  # the rounded primary score only
     assert out["public"]["roc_auc"] == 1.0 and out["best"] is True and out["rank"] == 1
     assert out["quota"]["used"] == 1 and out["quota"]["limit"] == workspace.config.daily_quota
@@ -244,3 +245,14 @@ def test_an_unknown_team_is_refused_unless_created(workspace):
     assert runner.invoke(app, [*base, "--team", "Harbour Watch", "--create"]).exit_code == 0
     assert runner.invoke(app, [*base, "--team", "harbour watch"]).exit_code == 0  # now it exists
     assert [r.team for r in _store_rows(workspace)] == ["Harbour Watch", "Harbour Watch"]
+
+
+def test_the_sample_submission_and_a_resubmission_get_a_warning(workspace):
+    sample = str(workspace.public_dir / "sample_submission.csv")
+    first = runner.invoke(app, ["score", sample, "-w", str(workspace.root), "--no-track", "--json"])
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.output)["warnings"] == [
+        "this is the sample submission itself (the prior for every chip): it scores like chance"]
+    again = runner.invoke(app, ["score", sample, "-w", str(workspace.root), "--no-track"])
+    assert again.exit_code == 0, again.output
+    assert "Warning: this file is identical to your submission 1; it was counted again." in again.output

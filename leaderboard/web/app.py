@@ -123,7 +123,7 @@ def make_app(workspace, *, store: Store | None = None, revision_ttl: float = 0.5
 def _add_upload(app: FastAPI, site: Site) -> None:
     def entry(result) -> dict:
         record = result.record
-        return {**receipt(site.store, result), "url": submission_url(record.id), "team_url": team_url(record.team)}
+        return {**receipt(site.store, result, site.ws), "url": submission_url(record.id), "team_url": team_url(record.team)}
 
     async def submit(request: Request, token_from_form: bool):
         """(entry, None, 201) on success, (None, refusal, status) on failure: see :mod:`leaderboard.web.upload`."""
@@ -146,11 +146,12 @@ def _add_upload(app: FastAPI, site: Site) -> None:
 
     @app.get("/submit")
     def submit_form(request: Request):
-        return site.render("submit.html", json_url=None, finalized=site.store.is_finalized(), entry=None, error=None)
+        return site.render("submit.html", json_url=None, finalized=site.store.is_finalized(), entry=None, error=None,
+                           base_url=str(request.base_url).rstrip("/"))
 
     @app.post("/submit")
     async def submit_via_form(request: Request):
         ok, error, status = await submit(request, token_from_form=True)
         finalized = await run_in_threadpool(site.store.is_finalized)
         return site.render("submit.html", status, headers_for(status), json_url=None, finalized=finalized, entry=ok,
-                           error=error)
+                           error=error, base_url=str(request.base_url).rstrip("/"))
