@@ -488,8 +488,11 @@ def test_form_upload_shows_the_entry_or_the_error(fresh):
     record = store.submissions(XSS)[-1]
     assert record.message == "via the form" and f'href="/submissions/{record.id}"' in r.text
     assert f"{record.public_score:.4f}" in r.text and tokens[XSS] not in r.text
-    r = client.post("/submit", data={"token": tokens[XSS]}, files={"file": ("form.csv", b"id,ship\n")})
+    r = client.post("/submit", data={"token": tokens[XSS], "message": "second <try>"},
+                    files={"file": ("form.csv", b"id,ship\n")})
     assert r.status_code == 422 and "Not accepted" in r.text and "form.csv:" in r.text
+    # the form keeps what the team typed, escaped, so that it only picks a better file
+    assert f'value="{tokens[XSS]}"' in r.text and ">second &lt;try&gt;</textarea>" in r.text
     r = client.post("/submit", data={"token": "wrong"}, files={"file": ("form.csv", predictions(ws, 41, 0.5))})
     assert r.status_code == 401 and "invalid team token" in r.text
     assert client.get("/submit").status_code == 200

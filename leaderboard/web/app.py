@@ -132,7 +132,7 @@ def _add_upload(app: FastAPI, site: Site) -> None:
                                           tracking_uri=site.tracking_uri)
         except ShipsError as exc:
             message, problems = team_message(exc)
-            return None, {"message": message, "problems": problems}, status_for(exc)
+            return None, {"message": message, "problems": problems, **getattr(exc, "typed", {})}, status_for(exc)
         site.board.invalidate()
         return await run_in_threadpool(entry, result), None, 201
 

@@ -112,18 +112,25 @@ async def receive_upload(request: Request, ws, store, *, token_from_form: bool,
     limit = ws.config.max_upload_bytes
     check_length(request, limit)
     admitted: list[str] = []
+    typed: dict[str, str] = {}  # what the form held, for the page to offer again after an error
 
     async def admit(token: str | None) -> None:
+        typed["token"] = token or ""
         admitted.append(await run_in_threadpool(_admit, ws, store, token))
 
-    if not token_from_form:
-        await admit(bearer_token(request))
-    form = await read_upload(request, limit, on_token=admit if token_from_form else None)
     try:
-        return await run_in_threadpool(accept_submission, ws, form.data, team=admitted[0], filename=form.filename,
-                                       message=form.message, store=store, tracking_uri=tracking_uri,
-                                       track=tracking_uri is not None)
-    except SubmissionError as exc:
-        if len(form.data) > limit:  # within the form's slack but above the file's limit: the CLI's message
-            raise UploadError(str(exc), 413, exc.problems) from None
+        if not token_from_form:
+            await admit(bearer_token(request))
+        form = await read_upload(request, limit, on_token=admit if token_from_form else None)
+        typed["message_typed"] = form.message
+        try:
+            return await run_in_threadpool(accept_submission, ws, form.data, team=admitted[0],
+                                           filename=form.filename, message=form.message, store=store,
+                                           tracking_uri=tracking_uri, track=tracking_uri is not None)
+        except SubmissionError as exc:
+            if len(form.data) > limit:  # within the form's slack but above the file's limit: the CLI's message
+                raise UploadError(str(exc), 413, exc.problems) from None
+            raise
+    except ShipsError as exc:
+        exc.typed = typed
         raise
