@@ -197,18 +197,20 @@ def submissions(
             echo_json([r.to_dict() for r in records])
             return
         finalized = store.is_finalized()
-        title = _count(len(records), "submission") + (f" of {records[0].team}" if team and records else "")
+        title = (_count(len(records), "submission") + (f" of {records[0].team}" if team and records else "")
+                 + " (newest first)")
         table = Table(title=_t(title))
         cols = ["id", "team", "submitted", "file", "public", "95% interval"]
         cols += ["private", "95% interval "] if finalized else []
         for col in cols + ["final", "message"]:
             table.add_column(col, justify="right" if col in ("id", "public", "private") else "left", overflow="fold")
-        for r in records:
+        for r in reversed(records):
             cells = [str(r.id), _t(r.team), _when(r.submitted_at), _t(r.filename),
                      *_score(r.public_score, r.public_low, r.public_high)]
             if finalized:
                 cells += list(_score(r.private_score, r.private_low, r.private_high))
-            table.add_row(*cells, "yes" if r.final else "", _t(r.message))
+            state = "yes" if r.final else "" if r.invalidated is None else f"invalidated: {r.invalidated}"
+            table.add_row(*cells, _t(state), _t(r.message))
         _console().print(table)
 
 
