@@ -65,7 +65,7 @@ def test_invalidate_takes_a_submission_off_the_board(ws):
     assert json.loads(run(ws, "leaderboard", "--json").output)["rows"] == []
     [record] = json.loads(run(ws, "submissions", "--json").output)
     assert record["invalidated"] == "a copy of another team's file"
-    table = run(ws, "submissions")
+    table = runner.invoke(app, ["submissions", "-w", str(ws.root)], env={"COLUMNS": "250"})
     assert "(newest first)" in table.output and "invalidated: a copy of" in " ".join(table.output.split())
     assert "invalidated already" in error_of(run(ws, "submission", "invalidate", "1", "--reason", "again"))
     assert "no submission 7" in error_of(run(ws, "submission", "invalidate", "7", "--reason", "x"))
