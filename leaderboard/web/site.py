@@ -19,10 +19,10 @@ from competition.errors import AuthError, ShipsError
 from competition.scoring import METRICS
 from leaderboard.store import Store
 from leaderboard.web.board import BoardCache
-from leaderboard.web.upload import headers_for, status_for, team_message
+from leaderboard.web.upload import bearer_token, headers_for, status_for, team_message
 from leaderboard.web.views import leaderboard_view, public_roc, submission_url, team_url
 
-__all__ = ["Site", "SESSION_COOKIE", "JSON_TYPE", "json_response", "viewer", "bearer"]
+__all__ = ["Site", "SESSION_COOKIE", "JSON_TYPE", "json_response", "viewer"]
 
 HERE = Path(__file__).parent
 JSON_TYPE = "application/json"
@@ -103,15 +103,9 @@ def json_response(obj, status: int = 200) -> Response:
 
 
 
-def bearer(request: Request) -> str | None:
-    """The token of ``Authorization: Bearer TOKEN``, or None."""
-    scheme, _, token = request.headers.get("authorization", "").partition(" ")
-    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
-
-
 def viewer(site: Site, request: Request) -> str | None:
     """The team whose token the request carries (``Authorization: Bearer`` or the sign-in cookie), or None."""
-    token = bearer(request) or request.cookies.get(SESSION_COOKIE)
+    token = bearer_token(request) or request.cookies.get(SESSION_COOKIE)
     if not token:
         return None
     try:

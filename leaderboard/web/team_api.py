@@ -17,11 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from competition.errors import ParameterError, ShipsError, StoreError
 from competition.public_archive import build_public_archive
 from leaderboard.submit import read_and_validate
-from leaderboard.web.site import bearer
-from leaderboard.web.upload import check_length, headers_for, read_upload, status_for, team_message
+from leaderboard.web.upload import bearer_token, check_length, headers_for, read_upload, status_for, team_message
 from leaderboard.web.views import shown_public, submission_url
 
-__all__ = ["router", "status_of", "bearer"]
+__all__ = ["router", "status_of"]
 
 router = APIRouter()
 _MAX_JSON_BODY = 4096
@@ -44,7 +43,7 @@ def _error(exc: ShipsError) -> JSONResponse:
 
 
 async def _team(request: Request) -> str:
-    return await run_in_threadpool(request.app.state.site.store.team_for_token, bearer(request))
+    return await run_in_threadpool(request.app.state.site.store.team_for_token, bearer_token(request))
 
 
 @router.get("/api/me")
