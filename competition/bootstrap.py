@@ -40,6 +40,7 @@ __all__ = ["INTERVALS", "bootstrap_metrics", "group_tables", "jackknife_metrics"
 
 INTERVALS = ("studentized", "bca", "percentile")
 _CHUNK_CELLS = 2**21  # bootstrap resamples are processed in chunks of about this many matrix cells
+_PAIR_MAX_GROUPS, _PAIR_MAX_CELLS = 1024, 2**20  # PairRanks up to this many groups and (group, score) cells
 # Metrics that are ratios of per-group sums: name -> (numerator columns, denominator columns) of the sums table.
 # Columns: 0 n, 1 log loss, 2 Brier, 3 tp, 4 fp, 5 fn; a tuple of (column, factor) pairs.
 _RATIOS = {
@@ -55,25 +56,34 @@ _FILL = {"log_loss": math.nan, "brier_loss": math.nan, "accuracy": math.nan, "pr
 
 
 def group_tables(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int, *, threshold: float,
-                 clip: float) -> tuple[np.ndarray, sparse.csr_matrix]:
-    """Per-group sums (G, 6): n, log loss, Brier, tp, fp, fn; and per-(group, score) counts (G, 2K) as sparse.
+                 clip: float, ranks: str | None = None) -> tuple[np.ndarray, "RankTables"]:
+    """Per-group sums (G, 6): n, log loss, Brier, tp, fp, fn; and the tables of the two ranking metrics.
 
-    Columns 0..K-1 of the sparse table count positives at each distinct score
-    (ascending), columns K..2K-1 negatives.
+    ``ranks`` chooses how roc_auc and average_precision are computed: ``"pairs"``
+    (:class:`PairRanks`, dense per-group tables: fast for the few groups of a test set),
+    ``"blocks"`` (:class:`BlockRanks`, sparse per-(group, score) counts: linear in the chips,
+    for many groups), or None to pick by size.  Both give the same values and errors.
     """
     q = np.clip(p, clip, 1 - clip)
     loss = -(y * np.log(q) + (1 - y) * np.log1p(-q))
     pred = p >= threshold
     chip = np.stack([np.ones_like(p), loss, (p - y) ** 2, pred & (y == 1), pred & (y == 0), ~pred & (y == 1)], axis=1)
     sums = np.stack([np.bincount(codes, chip[:, j], minlength=n_groups) for j in range(chip.shape[1])], axis=1)
-    _, block = np.unique(p, return_inverse=True)
-    n_blocks = int(block.max()) + 1
-    cols = block.ravel() + n_blocks * (1 - y)
-    blocks = sparse.csr_matrix((np.ones(len(y)), (codes, cols)), shape=(n_groups, 2 * n_blocks))
-    return sums, blocks
+    _, block = np.unique(p, return_inverse=True)  # distinct scores, ascending
+    block = block.ravel()
+    if ranks is None:
+        cells = n_groups * len(np.unique(block[y == 1]))
+        ranks = "pairs" if n_groups <= _PAIR_MAX_GROUPS and cells <= _PAIR_MAX_CELLS else "blocks"
+    if ranks == "pairs":
+        return sums, PairRanks(y, block, codes, n_groups)
+    if ranks == "blocks":
+        n_blocks = int(block.max()) + 1
+        cols = block + n_blocks * (1 - y)
+        return sums, BlockRanks(sparse.csr_matrix((np.ones(len(y)), (codes, cols)), shape=(n_groups, 2 * n_blocks)))
+    raise ValueError(f"ranks={ranks!r}; expected 'pairs', 'blocks' or None")
 
 
-def resample_metrics(counts: np.ndarray, sums: np.ndarray, blocks: sparse.csr_matrix, *,
+def resample_metrics(counts: np.ndarray, sums: np.ndarray, ranks: "RankTables", *,
                      with_se: bool = False) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Every metric for each row of group counts ``counts`` (m, G): ({name: (m,)}, {name: se (m,)}).
 
@@ -90,15 +100,94 @@ def resample_metrics(counts: np.ndarray, sums: np.ndarray, blocks: sparse.csr_ma
             scale = np.divide(1.0, bottom, out=np.zeros_like(bottom), where=bottom > 0)[:, None]  # 0: undefined
             grad = (a[None, :] - np.nan_to_num(values[name])[:, None] * d[None, :]) * scale
             errors[name] = np.sqrt((counts * grad**2).sum(axis=1))
-    weighted = np.asarray((blocks.T @ counts.T).T)
-    k = weighted.shape[1] // 2
-    ranked = _ranking_metrics(weighted[:, :k], weighted[:, k:], with_se)
-    for name, (value, block_grad) in ranked.items():
+    for name, (value, grad) in ranks.evaluate(counts, with_se).items():
         values[name] = value
         if with_se:
-            grad = np.asarray((blocks @ block_grad.T).T)
             errors[name] = np.sqrt((counts * grad**2).sum(axis=1))
     return values, errors
+
+
+class BlockRanks:
+    """roc_auc and average_precision from per-(group, distinct score) counts, sparse (G, 2K).
+
+    Each resample's weighted counts per score (positives in columns 0..K-1, ascending, then
+    negatives) are cumulated along the scores: linear in the chips and the distinct scores.
+    """
+
+    def __init__(self, blocks: sparse.csr_matrix):
+        self.blocks = blocks
+
+    def evaluate(self, counts: np.ndarray, with_se: bool) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+        """{name: (values (m,), gradients with respect to the group counts (m, G) or None)}."""
+        weighted = np.asarray((self.blocks.T @ counts.T).T)
+        k = weighted.shape[1] // 2
+        ranked = _ranking_metrics(weighted[:, :k], weighted[:, k:], with_se)
+        return {name: (value, None if grad is None else np.asarray((self.blocks @ grad.T).T))
+                for name, (value, grad) in ranked.items()}
+
+
+class PairRanks:
+    """roc_auc and average_precision from dense per-group tables, for a few groups (G) at a time.
+
+    With c the group counts of a resample, P and N the positives and negatives per group:
+
+    - roc_auc is ``c' M c / ((c.P) (c.N))`` where ``M[g, h]`` counts the (positive of g,
+      negative of h) pairs ranked right, ties a half: G x G numbers, whatever the chips;
+    - average_precision is ``sum_j (c.A_j) (c.T_j) / (c.T_j + c.F_j) / (c.P)`` over the scores
+      j held by a positive, with ``A_j``, ``T_j``, ``F_j`` the per-group positives at j and
+      positives and negatives scored at least j: three (G, J) tables.
+
+    A resample is then a few small matrix products, and the derivatives (for the studentized
+    interval) follow in closed form from the same tables.
+    """
+
+    def __init__(self, y: np.ndarray, block: np.ndarray, codes: np.ndarray, n_groups: int):
+        held = np.unique(block[y == 1])  # the scores (ascending block numbers) some positive holds
+        width = int(block.max()) + 2
+        queries = (np.arange(n_groups)[:, None] * width + held[None, :]).ravel()  # (group, held score) keys
+
+        def below(mask: np.ndarray, side: str) -> np.ndarray:
+            """(G, J): chips in ``mask`` of each group scored below each held score (or at most it, 'right')."""
+            keys = np.sort(codes[mask] * width + block[mask])
+            starts = np.searchsorted(keys, np.arange(n_groups) * width)
+            return (np.searchsorted(keys, queries, side=side).reshape(n_groups, -1) - starts[:, None]).astype(float)
+
+        positive, negative = y == 1, y == 0
+        self.n_pos = np.bincount(codes[positive], minlength=n_groups).astype(float)
+        self.n_neg = np.bincount(codes[negative], minlength=n_groups).astype(float)
+        pos_below, pos_upto = below(positive, "left"), below(positive, "right")
+        neg_below, neg_upto = below(negative, "left"), below(negative, "right")
+        self.at = pos_upto - pos_below  # (G, J) positives at each held score
+        self.pairs = self.at @ (neg_below + 0.5 * (neg_upto - neg_below)).T  # (G, G); ties a half
+        self.tp_ge = self.n_pos[:, None] - pos_below
+        self.fp_ge = self.n_neg[:, None] - neg_below
+
+    def evaluate(self, counts: np.ndarray, with_se: bool) -> dict[str, tuple[np.ndarray, np.ndarray | None]]:
+        """{name: (values (m,), gradients with respect to the group counts (m, G) or None)}."""
+        n_pos, n_neg = counts @ self.n_pos, counts @ self.n_neg
+        both = (n_pos > 0) & (n_neg > 0)
+        right = counts @ self.pairs  # (m, G): sum_g c_g M[g, h]
+        auc = _ratio((right * counts).sum(axis=1), n_pos * n_neg, both)
+        at, tp = counts @ self.at, counts @ self.tp_ge
+        fp = counts @ self.fp_ge
+        called = tp + fp
+        precision = np.divide(tp, called, out=np.zeros_like(called), where=called > 0)
+        ap = _ratio((at * precision).sum(axis=1), n_pos, both)
+        if not with_se:
+            return {"roc_auc": (auc, None), "average_precision": (ap, None)}
+        pq = np.where(both, n_pos * n_neg, 1.0)[:, None]
+        auc0, ap0 = np.nan_to_num(auc)[:, None], np.nan_to_num(ap)[:, None]
+        auc_grad = ((counts @ self.pairs.T + right) / pq
+                    - auc0 * (self.n_pos[None, :] / np.where(both, n_pos, 1.0)[:, None]
+                              + self.n_neg[None, :] / np.where(both, n_neg, 1.0)[:, None]))
+        r = np.divide(at, called**2, out=np.zeros_like(called), where=called > 0)
+        npos = np.where(both, n_pos, 1.0)[:, None]
+        ap_grad = (precision @ self.at.T + (r * fp) @ self.tp_ge.T - (r * tp) @ self.fp_ge.T
+                   - ap0 * self.n_pos[None, :]) / npos
+        return {"roc_auc": (auc, auc_grad), "average_precision": (ap, ap_grad)}
+
+
+RankTables = BlockRanks | PairRanks
 
 
 def _ranking_metrics(pos: np.ndarray, neg: np.ndarray, with_se: bool) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -125,23 +214,24 @@ def _ranking_metrics(pos: np.ndarray, neg: np.ndarray, with_se: bool) -> dict[st
     return {"roc_auc": (auc, auc_grad), "average_precision": (ap, ap_grad)}
 
 
-def bootstrap_metrics(tables: tuple[np.ndarray, sparse.csr_matrix], n_bootstrap: int, random_state: int | None, *,
+def bootstrap_metrics(tables: tuple[np.ndarray, RankTables], n_bootstrap: int, random_state: int | None, *,
                       with_se: bool) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
     """Every metric (and its delta-method error if ``with_se``) on ``n_bootstrap`` group resamples; NaN: undefined."""
-    sums, blocks = tables
+    sums, ranks = tables
     n_groups = sums.shape[0]
     rng = np.random.default_rng(random_state)
-    chunk = max(1, min(n_bootstrap, _CHUNK_CELLS // max(n_groups, blocks.shape[1])))
+    width = ranks.blocks.shape[1] if isinstance(ranks, BlockRanks) else ranks.at.shape[1]
+    chunk = max(1, min(n_bootstrap, _CHUNK_CELLS // max(n_groups, width)))
     parts = []
     for start in range(0, n_bootstrap, chunk):
         m = min(chunk, n_bootstrap - start)
         draws = rng.integers(0, n_groups, size=(m, n_groups)) + (np.arange(m) * n_groups)[:, None]
         counts = np.bincount(draws.ravel(), minlength=m * n_groups).reshape(m, n_groups).astype(np.float64)
-        parts.append(resample_metrics(counts, sums, blocks, with_se=with_se))
+        parts.append(resample_metrics(counts, sums, ranks, with_se=with_se))
     return tuple({name: np.concatenate([part[i][name] for part in parts]) for name in parts[0][i]} for i in (0, 1))
 
 
-def jackknife_metrics(tables: tuple[np.ndarray, sparse.csr_matrix]) -> dict[str, np.ndarray]:
+def jackknife_metrics(tables: tuple[np.ndarray, RankTables]) -> dict[str, np.ndarray]:
     """Every metric with each group left out in turn: {name: (G,)}."""
     n_groups = tables[0].shape[0]
     return resample_metrics(1.0 - np.eye(n_groups), *tables)[0]

@@ -19,6 +19,7 @@ from types import MappingProxyType
 
 import numpy as np
 from sklearn import metrics as skm
+from threadpoolctl import threadpool_limits
 
 from competition.bootstrap import INTERVALS, bootstrap_metrics, group_tables, jackknife_metrics, make_interval
 from competition.bootstrap import resample_metrics
@@ -263,10 +264,13 @@ def _bootstrap(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int, n
     """Every metric on ``n_bootstrap`` group resamples {name: (B,)} (NaN where undefined), and its interval."""
     if n_bootstrap == 0:
         return {name: np.empty(0) for name in METRICS}, {name: (math.nan, math.nan) for name in METRICS}
-    tables = group_tables(y, p, codes, n_groups, threshold=THRESHOLD, clip=CLIP)
-    values, errors = bootstrap_metrics(tables, n_bootstrap, random_state, with_se=method == "studentized")
-    point, se = resample_metrics(np.ones((1, n_groups)), *tables, with_se=True)  # the same arithmetic as resamples
-    jackknife = jackknife_metrics(tables) if method == "bca" else {}
+    # Small matrix products: one BLAS thread is several times faster than many, and leaves the
+    # other cores to the other requests and processes.
+    with threadpool_limits(1, user_api="blas"):
+        tables = group_tables(y, p, codes, n_groups, threshold=THRESHOLD, clip=CLIP)
+        values, errors = bootstrap_metrics(tables, n_bootstrap, random_state, with_se=method == "studentized")
+        point, se = resample_metrics(np.ones((1, n_groups)), *tables, with_se=True)  # the resamples' arithmetic
+        jackknife = jackknife_metrics(tables) if method == "bca" else {}
     alpha = (1.0 - confidence) / 2.0
     intervals = {
         name: make_interval(method, float(point[name][0]), values[name], alpha, (metric.minimum, metric.maximum),

@@ -52,10 +52,16 @@ def sklearn_reference(y, p, weight=None) -> dict[str, float]:
     }
 
 
-def weighted(y, p, weights) -> dict[str, np.ndarray]:
+def weighted(y, p, weights, ranks=None) -> dict[str, np.ndarray]:
     """The vectorised metrics with per-chip integer weights (m, n), each chip its own group."""
-    sums, blocks = group_tables(y, p, np.arange(len(y)), len(y), threshold=THRESHOLD, clip=CLIP)
-    return resample_metrics(np.asarray(weights, dtype=np.float64), sums, blocks)[0]
+    sums, tables = group_tables(y, p, np.arange(len(y)), len(y), threshold=THRESHOLD, clip=CLIP, ranks=ranks)
+    return resample_metrics(np.asarray(weights, dtype=np.float64), sums, tables)[0]
+
+
+@pytest.fixture(params=["pairs", "blocks"])
+def ranks(request):
+    """Both ways of computing roc_auc and average_precision over resamples (they must agree)."""
+    return request.param
 
 
 @pytest.fixture
@@ -107,20 +113,20 @@ def test_threshold_is_inclusive():
         ([1, 1, 0, 0, 1, 0], [0.2, 0.2, 0.2, 0.1, 0.7, 0.7], None),  # ties within and across classes
     ],
 )
-def test_auc_matches_pair_counting(y, s, expected):
+def test_auc_matches_pair_counting(y, s, expected, ranks):
     y, s = np.array(y), np.array(s)
     reference = brute_auc(y, s)
     if expected is not None:
         assert reference == expected
     assert score_predictions(y, s, n_bootstrap=0).metrics["roc_auc"] == pytest.approx(reference)
-    assert weighted(y, s, np.ones((1, len(y))))["roc_auc"][0] == pytest.approx(reference)
+    assert weighted(y, s, np.ones((1, len(y))), ranks)["roc_auc"][0] == pytest.approx(reference)
 
 
-def test_weighted_auc_matches_pair_counting(data):
+def test_weighted_auc_matches_pair_counting(data, ranks):
     y, p = data
     rng = np.random.default_rng(1)
     weights = rng.integers(0, 4, size=(3, len(y)))
-    got = weighted(y, p, weights)["roc_auc"]
+    got = weighted(y, p, weights, ranks)["roc_auc"]
     for b in range(3):
         assert got[b] == pytest.approx(brute_auc(y, p, weights[b]), abs=1e-12)
 
@@ -148,10 +154,10 @@ def test_log_loss_clips():
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_weighted_metric_matches_sklearn_sample_weight(data, name):
+def test_weighted_metric_matches_sklearn_sample_weight(data, name, ranks):
     y, p = data
     weights = np.random.default_rng(3).integers(0, 5, size=(6, len(y)))
-    got = weighted(y, p, weights)[name]
+    got = weighted(y, p, weights, ranks)[name]
     for b in range(len(weights)):
         assert got[b] == pytest.approx(sklearn_reference(y, p, weights[b])[name], abs=1e-12), b
 
@@ -239,13 +245,13 @@ def test_intervals_hold_the_point_value(data, interval):
     assert high - low < report.intervals["roc_auc"][1] - report.intervals["roc_auc"][0]
 
 
-def test_delta_method_errors_match_numerical_derivatives():
+def test_delta_method_errors_match_numerical_derivatives(ranks):
     # se = sqrt(sum_g c_g (d metric / d c_g)^2); the derivative by central differences of the weighted metric.
     rng = np.random.default_rng(3)
     codes = rng.integers(0, 12, 150)
     y = rng.integers(0, 2, 150)
     p = np.clip(0.3 * y + 0.7 * rng.random(150), 0, 1).round(2)  # ties
-    tables = group_tables(y, p, codes, 12, threshold=THRESHOLD, clip=CLIP)
+    tables = group_tables(y, p, codes, 12, threshold=THRESHOLD, clip=CLIP, ranks=ranks)
     counts = rng.integers(0, 4, 12).astype(np.float64)
     counts[0] = 0.0  # a group not drawn
     _, errors = resample_metrics(counts[None, :], *tables, with_se=True)
