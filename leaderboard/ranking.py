@@ -135,16 +135,19 @@ def intervals_overlap(a: tuple[float | None, float | None], b: tuple[float | Non
     return a[0] <= b[1] and b[0] <= a[1]
 
 
-def rank_public(records: Iterable[Scored], rules: Rules = _DEFAULT_RULES) -> list[LeaderboardRow]:
+def rank_public(records: Iterable[Scored], rules: Rules = _DEFAULT_RULES, *,
+                counts: Mapping[str, tuple[int, datetime]] | None = None) -> list[LeaderboardRow]:
     """The Public leaderboard: each team's best Public submission, best first.
 
-    Records without a Public score are ignored.
+    Records without a Public score are ignored.  ``counts`` (team -> number of submissions and
+    the latest time) lets a caller pass only each team's best candidates (under ``'score'``
+    feedback, those at the team's best score): the store does so for large boards.
     """
     records = list(records)
     by_team = _group(records)
     pick = _ladder_best if rules.feedback == "ladder" else _best
     best = {team: pick(rs, rules) for team, rs in by_team.items()}
-    return _make_rows({t: b for t, b in best.items() if b is not None}, by_team, "public", rules)
+    return _make_rows({t: b for t, b in best.items() if b is not None}, counts or _counts(by_team), "public", rules)
 
 
 def _best(records: list[Scored], rules: Rules) -> Scored | None:
@@ -190,7 +193,7 @@ def rank_private(records: Iterable[Scored], finals: Mapping[str, Collection[int]
         candidates = [r for r in rs if r.id in chosen and r.private_score is not None]
         if candidates:
             best[team] = min(candidates, key=lambda r: best_key(r, "private", rules))
-    rows = _make_rows(best, by_team, "private", rules)
+    rows = _make_rows(best, _counts(by_team), "private", rules)
     public_rank = {row.team: row.rank for row in rank_public(records, rules)}
     out = []
     for row in rows:
@@ -267,7 +270,12 @@ def _group(records: list[Scored]) -> dict[str, list[Scored]]:
     return out
 
 
-def _make_rows(best: dict[str, Scored], by_team: dict[str, list[Scored]], part: str,
+def _counts(by_team: dict[str, list[Scored]]) -> dict[str, tuple[int, datetime]]:
+    """Each team's number of submissions and the time of its latest."""
+    return {team: (len(rs), max(r.submitted_at for r in rs)) for team, rs in by_team.items()}
+
+
+def _make_rows(best: dict[str, Scored], counts: Mapping[str, tuple[int, datetime]], part: str,
                rules: Rules) -> list[LeaderboardRow]:
     """Order teams by their best record, number the ranked ones, and mark statistical ties."""
     rows, rank, above = [], 0, None
@@ -281,11 +289,10 @@ def _make_rows(best: dict[str, Scored], by_team: dict[str, list[Scored]], part: 
             if above is not None:
                 overlap = intervals_overlap((low, high), (above.score_low, above.score_high))
                 tied = score == above.score if overlap is None else overlap
-        team_records = by_team[team]
+        entries, last = counts[team]
         row = LeaderboardRow(
             rank=rank if ranked else None, team=team, kind=rec.kind, submission_id=rec.id,
-            score=score, score_low=low, score_high=high, entries=len(team_records),
-            last_submitted_at=max(r.submitted_at for r in team_records), tied=tied,
+            score=score, score_low=low, score_high=high, entries=entries, last_submitted_at=last, tied=tied,
         )
         rows.append(row)
         if ranked:

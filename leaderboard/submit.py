@@ -176,7 +176,7 @@ def receipt(store, result: SubmitResult, ws: Workspace | None = None) -> dict:
     on the Public board, the submissions left today with the time the quota resets, and warnings
     (the same file as an earlier submission, or the sample submission itself)."""
     record = result.record
-    row = next((r for r in store.leaderboard() if r.team == record.team), None)
+    row = store.standing(record.team)
     quota = store.quota_status(record.team)
     return {"warnings": _warnings(store, result, ws), "id": record.id, "team": record.team, "file_sha256": result.file_sha256, "public": result.shown,
             "best": row is not None and row.submission_id == record.id, "rank": None if row is None else row.rank,

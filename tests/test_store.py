@@ -639,3 +639,58 @@ def test_the_board_marks_ties_by_the_paired_bootstrap_of_stored_replicates(store
                              replicates={"public": shared + shift + rng.normal(0, 0.001, 500), "private": shared})
     rows = store.leaderboard()
     assert [(r.team, r.tied) for r in rows] == [("alpha", False), ("beta", False), ("gamma", True)]
+
+
+@pytest.mark.parametrize("metric", ["roc_auc", "log_loss"])
+def test_the_board_read_from_each_teams_best_entries_is_the_full_ranking(store_url, metric, monkeypatch):
+    """The store reads only each team's entries at its best score (a window query); the board must be
+    exactly the ranking of every entry: equal scores (the earlier wins), rescores, invalidations, baselines."""
+    from leaderboard import ranking
+    from leaderboard.store import base
+
+    rules = Rules(metric=metric, daily_quota=1000)
+    store = Store.open(store_url, rules)
+    rng = np.random.default_rng(5)
+    for i in range(12):
+        store.add_team(f"team {i}")
+    store.ensure_team("a baseline", kind="baseline")
+    names = [f"team {i}" for i in range(12)] + ["a baseline"]
+    ids = []
+
+    def m(score):  # the same ordering read either way: log loss falls as ROC AUC rises
+        loss = round(1.0 - score, 6)
+        return {**metrics(score, 0.01), "log_loss": loss, "log_loss_low": loss - 0.01, "log_loss_high": loss + 0.01}
+
+    for k in range(120):
+        score = float(rng.choice([0.81, 0.9, 0.95, 0.97])) if k % 3 else float(rng.uniform(0.5, 0.99))
+        record = store.add_submission(team=names[int(rng.integers(len(names)))], file_sha256=f"{k:064x}",
+                                      filename="s.csv", message="", public=m(score),
+                                      private=m(score), split_hash="s",
+                                      submitted_at=T0 + timedelta(minutes=int(rng.integers(0, 3)) * 10 + k // 50))
+        ids.append(record.id)
+    for sid in rng.choice(ids, 10, replace=False):
+        store.add_rescore(int(sid), public=m(float(rng.choice([0.9, 0.97, 0.99]))), private=m(0.9),
+                          split_hash="s2")
+    for sid in rng.choice(ids, 8, replace=False):
+        if not store.submission(int(sid)).invalidated:
+            store.invalidate(int(sid), "found leaking")
+    with store._read() as conn:
+        everything = ranking.rank_public(store._entries(conn, reveal=False), rules)
+    def rows(board):
+        return [(r.rank, r.team, r.submission_id, r.score, r.entries, r.last_submitted_at) for r in board]
+
+    fresh = Store.open(store_url, rules)  # a process that has never read the board: the window query
+    assert rows(fresh.leaderboard()) == rows(everything)
+    assert len({r.score for r in everything}) < len(everything)  # equal best scores were there to break
+    # A process that read the board, then more submissions from elsewhere: merged from the new rows alone.
+    monkeypatch.setattr(base, "select_best_entries", lambda **kw: pytest.fail("read every team's entries again"))
+    for k in range(6):
+        store.add_submission(team=names[k], file_sha256=f"{1000 + k:064x}", filename="s.csv", message="",
+                             public=m(0.97 if k % 2 else 0.999), private=m(0.9), split_hash="s",
+                             submitted_at=T0 + timedelta(hours=1))
+        with store._read() as conn:
+            everything = ranking.rank_public(store._entries(conn, reveal=False), rules)
+        assert rows(fresh.leaderboard()) == rows(everything)
+        assert fresh.standing(names[k]).rank == next(r.rank for r in everything if r.team == names[k])
+    fresh.close()
+    store.close()

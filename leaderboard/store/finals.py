@@ -121,13 +121,24 @@ class FinalsPart(StoreBase):
             if private and not finalized:
                 raise StoreError("the Private leaderboard is hidden until the competition is finalized "
                                  "(ships finalize); only the Public one is available")
-            entries = self._entries(conn, reveal=private)
-            rows = (ranking.rank_private(entries, self._final_ids(conn), self.rules) if private
-                    else ranking.rank_public(entries, self.rules))
+            if private:
+                rows = ranking.rank_private(self._entries(conn, reveal=True), self._final_ids(conn), self.rules)
+            else:
+                rows = self._public_rows(conn)
             part = "private" if private else "public"
             rows = ranking.mark_paired_ties(rows, self._replicates(conn, [r.submission_id for r in rows], part))
         self._boards[private] = (revision, tuple(rows))
         return rows
+
+    def standing(self, team: str) -> ranking.LeaderboardRow | None:
+        """``team``'s row of the Public leaderboard, or None if it has no scored submission.
+
+        Its rank and best submission without the statistical tie marks (``tied`` is not the
+        paired test's): what a team is told right after a submission, at a fraction of the cost
+        of a whole board on a large competition.
+        """
+        with self._read() as conn:
+            return next((row for row in self._public_rows(conn) if row.team == team), None)
 
     def revision(self) -> str:
         """A short string that changes whenever a leaderboard, a final choice or the team list may change.

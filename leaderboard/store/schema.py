@@ -38,6 +38,7 @@ __all__ = [
     "read_version",
     "upgrade",
     "select_records",
+    "select_best_entries",
     "select_entries",
     "to_record",
     "to_entry",
@@ -297,6 +298,21 @@ def select_entries(*, reveal: bool) -> Select:
     """
     gone = select(invalidations.c.submission_id).where(invalidations.c.submission_id == submissions.c.id)
     return _scored_select(reveal, metrics=False).where(~gone.exists())
+
+
+def select_best_entries(*, greater_is_better: bool) -> Select:
+    """Each team's Public entries at its best Public score, with its number of entries and latest time.
+
+    What :func:`leaderboard.ranking.rank_public` needs under ``'score'`` feedback, read in one
+    pass however many submissions a team has: the ranking's own key then picks among a team's
+    equal best scores.  Columns: those of :func:`select_entries`, then ``n`` and ``last``.
+    """
+    e = select_entries(reveal=False).subquery("e")
+    mine = {"partition_by": e.c.team}
+    best = (func.max if greater_is_better else func.min)(e.c.public_score).over(**mine)
+    w = select(e, best.label("best"), func.count().over(**mine).label("n"),
+               func.max(e.c.submitted_at).over(**mine).label("last")).subquery("w")
+    return select(*(c for c in w.c if c.name != "best")).where(w.c.public_score == w.c.best).order_by(w.c.id)
 
 
 def to_entry(row: Row, reveal: bool) -> Entry:
