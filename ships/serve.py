@@ -46,16 +46,19 @@ def serve(
     ws = open_workspace(workspace)
     settings = {"workspace": str(ws.root.resolve()), "tracking_uri": (tracking_uri or ws.tracking_uri) if track else None,
                 "body_timeout": body_timeout}
+    if workers == 1:
+        web_app = _make(settings, ws)
+    else:
+        from leaderboard.store import Store
+
+        Store.open(ws.store_url, ws.rules).close()  # reachable, and migrated once before the workers start
     processes = "" if workers == 1 else f" with {workers} server processes"
     typer.echo(f"Serving the leaderboard of {ws.root} (store {hide_password(ws.store_url)}) "
                f"at http://{host}:{port}/{processes} (Ctrl+C to stop)")
     options = {"host": host, "port": port, "log_level": "info", "access_log": access_log, "proxy_headers": False}
     if workers == 1:
-        uvicorn.run(_make(settings, ws), **options)
+        uvicorn.run(web_app, **options)
     else:
-        from leaderboard.store import Store
-
-        Store.open(ws.store_url, ws.rules).close()  # reachable, and migrated once before the workers start
         os.environ[_ENV] = json.dumps(settings)  # read by each worker process (spawned: it inherits the environment)
         _run_workers(uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers, **options))
 

@@ -433,7 +433,8 @@ def test_the_store_password_is_never_shown(workspace, monkeypatch):
     toml = workspace.root / "ships.toml"
     toml.write_text(toml.read_text().replace('store_url = ""', f'store_url = "{PG_URL}"'))
     monkeypatch.setattr(uvicorn, "run", lambda *a, **k: None)
-    for args in (["leaderboard"], ["submissions"], ["serve"], ["config", "show"], ["config", "show", "--json"]):
+    for args in (["leaderboard"], ["submissions"], ["serve"], ["serve", "--workers", "2"], ["config", "show"],
+                 ["config", "show", "--json"]):
         result = CliRunner().invoke(cli, [*args, "-w", str(workspace.root)], env={"COLUMNS": "200"})
         assert "s3cret-pw" not in result.output, args
         if args[0] != "config":

@@ -694,3 +694,29 @@ def test_the_board_read_from_each_teams_best_entries_is_the_full_ranking(store_u
         assert fresh.standing(names[k]).rank == next(r.rank for r in everything if r.team == names[k])
     fresh.close()
     store.close()
+
+
+def test_writers_of_one_process_queue_and_give_up_with_one_message(tmp_path):
+    """On SQLite the threads of a process take turns on a lock of their own before SQLite's: one that
+    cannot get its turn within the busy timeout is told the store is busy, and nothing is written."""
+    from competition.errors import StoreUnavailableError
+
+    store = Store.open(f"sqlite:///{tmp_path / 'leaderboard.db'}", busy_timeout=0.2)
+    holding, release = threading.Event(), threading.Event()
+
+    def hold():
+        with store._write():
+            holding.set()
+            release.wait(10)
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        with pytest.raises(StoreUnavailableError, match="busy with other writes for 0.2 s; nothing was changed"):
+            store.add_team("alpha")
+    finally:
+        release.set()
+        thread.join(10)
+    assert store.list_teams() == [] and store.add_team("alpha")
+    store.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -28,6 +29,8 @@ class StoreBase:
         self._engine = engine
         self.rules = rules or Rules()
         self._boards: dict[bool, tuple[str, tuple]] = {}  # private -> (revision, rows)
+        self._writers = threading.Lock() if engine.dialect.name == "sqlite" else None  # see _write
+        self._busy_timeout = 60.0
         self._bests: tuple | None = None  # (rules, revision parts, best entry per team, (entries, latest) per team)
 
     # -- opening -------------------------------------------------------------------------
@@ -71,7 +74,10 @@ class StoreBase:
         except StoreError:
             engine.dispose()
             raise
-        return cls(engine, rules)
+        store = cls(engine, rules)
+        if busy_timeout is not None:
+            store._busy_timeout = busy_timeout
+        return store
 
     def close(self) -> None:
         """Release the database connections."""
@@ -101,9 +107,29 @@ class StoreBase:
 
     @contextmanager
     def _write(self):
-        """A write transaction holding the write lock from its first statement."""
-        with self._unavailable_as_store_error(), self._engine.connect() as conn, write_transaction(conn):
+        """A write transaction holding the write lock from its first statement.
+
+        On SQLite the threads of one process also queue on a lock of their own first: SQLite's
+        busy handler lets waiting writers sleep and retry, so under many concurrent uploads
+        some waited past the busy timeout while others went ahead; in a queue, one writer per
+        process waits in SQLite, and the others in turn.
+        """
+        with self._unavailable_as_store_error(), self._writer_turn(), self._engine.connect() as conn, \
+                write_transaction(conn):
             yield conn
+
+    @contextmanager
+    def _writer_turn(self):
+        if self._writers is None:
+            yield
+            return
+        if not self._writers.acquire(timeout=self._busy_timeout):
+            raise StoreUnavailableError(f"the store at {self.url} is unavailable: busy with other writes for "
+                                        f"{self._busy_timeout:g} s; nothing was changed, try again")
+        try:
+            yield
+        finally:
+            self._writers.release()
 
     @contextmanager
     def _unavailable_as_store_error(self):
