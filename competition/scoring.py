@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
+from functools import cache, partial
 from types import MappingProxyType
 
 import numpy as np
 from sklearn import metrics as skm
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from competition.bootstrap import INTERVALS, bootstrap_metrics, group_tables, jackknife_metrics, make_interval
 from competition.bootstrap import resample_metrics
@@ -258,6 +258,12 @@ def _check_inputs(y_true, y_proba, groups, n_bootstrap, confidence) -> tuple[np.
     return y_true.astype(np.int64), y_proba, np.unique(groups, return_inverse=True)[1].ravel()
 
 
+@cache
+def _threadpools() -> ThreadpoolController:
+    """The process's thread pools (numpy's BLAS is loaded with numpy), looked up once: 1 ms a time."""
+    return ThreadpoolController()
+
+
 def _bootstrap(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int, n_bootstrap: int,
                confidence: float, method: str, random_state: int | None
                ) -> tuple[dict[str, np.ndarray], dict[str, tuple[float, float]]]:
@@ -266,7 +272,7 @@ def _bootstrap(y: np.ndarray, p: np.ndarray, codes: np.ndarray, n_groups: int, n
         return {name: np.empty(0) for name in METRICS}, {name: (math.nan, math.nan) for name in METRICS}
     # Small matrix products: one BLAS thread is several times faster than many, and leaves the
     # other cores to the other requests and processes.
-    with threadpool_limits(1, user_api="blas"):
+    with _threadpools().limit(limits=1, user_api="blas"):
         tables = group_tables(y, p, codes, n_groups, threshold=THRESHOLD, clip=CLIP)
         values, errors = bootstrap_metrics(tables, n_bootstrap, random_state, with_se=method == "studentized")
         point, se = resample_metrics(np.ones((1, n_groups)), *tables, with_se=True)  # the resamples' arithmetic

@@ -44,6 +44,7 @@ __all__ = [
     "rank_changes",
     "intervals_overlap",
     "mark_paired_ties",
+    "public_rank",
 ]
 
 
@@ -148,6 +149,20 @@ def rank_public(records: Iterable[Scored], rules: Rules = _DEFAULT_RULES, *,
     pick = _ladder_best if rules.feedback == "ladder" else _best
     best = {team: pick(rs, rules) for team, rs in by_team.items()}
     return _make_rows({t: b for t, b in best.items() if b is not None}, counts or _counts(by_team), "public", rules)
+
+
+def public_rank(team: str, best: Mapping[str, Scored], rules: Rules = _DEFAULT_RULES) -> int | None:
+    """``team``'s rank on the Public board from each team's best submission, without building the board.
+
+    The same order as :func:`rank_public` (ranked teams only, by :func:`best_key`); None for a
+    team without a scored submission or one that takes no rank (a baseline).
+    """
+    mine = best.get(team)
+    if mine is None or not rules.is_ranked(mine.kind):
+        return None
+    key = best_key(mine, "public", rules)
+    return 1 + sum(1 for other in best.values()
+                   if rules.is_ranked(other.kind) and best_key(other, "public", rules) < key)
 
 
 def _best(records: list[Scored], rules: Rules) -> Scored | None:

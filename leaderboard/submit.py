@@ -150,7 +150,7 @@ def check_can_submit(ws: Workspace, store, team: str, *, message: str = "", file
 
 def shown_metrics(store, rules, record) -> dict:
     """What a team is shown of ``record``'s Public score: rounded, or the Ladder's value over its history."""
-    history = store.submissions(record.team)
+    history = store.submissions(record.team) if rules.feedback == "ladder" else [record]  # the Ladder reads it all
     shown = dict(zip((r.id for r in history), shown_public(history, rules)))[record.id]
     return dict(zip((rules.metric, f"{rules.metric}_low", f"{rules.metric}_high"), shown))
 
@@ -176,10 +176,10 @@ def receipt(store, result: SubmitResult, ws: Workspace | None = None) -> dict:
     on the Public board, the submissions left today with the time the quota resets, and warnings
     (the same file as an earlier submission, or the sample submission itself)."""
     record = result.record
-    row = store.standing(record.team)
+    rank, best_id = store.standing(record.team)
     quota = store.quota_status(record.team)
     return {"warnings": _warnings(store, result, ws), "id": record.id, "team": record.team, "file_sha256": result.file_sha256, "public": result.shown,
-            "best": row is not None and row.submission_id == record.id, "rank": None if row is None else row.rank,
+            "best": best_id == record.id, "rank": rank,
             "submitted_at": record.submitted_at.isoformat(), "filename": record.filename,
             "quota": {"used": quota.used, "limit": quota.limit, "left": quota.left,
                       "resets_at": quota.resets_at.isoformat()}}
@@ -187,7 +187,7 @@ def receipt(store, result: SubmitResult, ws: Workspace | None = None) -> dict:
 
 def _warnings(store, result: SubmitResult, ws: Workspace | None) -> list[str]:
     record, out = result.record, []
-    same = [r.id for r in store.submissions(record.team) if r.file_sha256 == result.file_sha256 and r.id != record.id]
+    same = [i for i in store.ids_with_file(record.team, result.file_sha256) if i != record.id]
     if same:
         out.append(f"this file is identical to your submission {same[0]}; it was counted again")
     sample = None if ws is None else ws.public_dir / "sample_submission.csv"

@@ -691,7 +691,8 @@ def test_the_board_read_from_each_teams_best_entries_is_the_full_ranking(store_u
         with store._read() as conn:
             everything = ranking.rank_public(store._entries(conn, reveal=False), rules)
         assert rows(fresh.leaderboard()) == rows(everything)
-        assert fresh.standing(names[k]).rank == next(r.rank for r in everything if r.team == names[k])
+        row = next(r for r in everything if r.team == names[k])
+        assert fresh.standing(names[k]) == (row.rank, row.submission_id)
     fresh.close()
     store.close()
 

@@ -130,15 +130,20 @@ class FinalsPart(StoreBase):
         self._boards[private] = (revision, tuple(rows))
         return rows
 
-    def standing(self, team: str) -> ranking.LeaderboardRow | None:
-        """``team``'s row of the Public leaderboard, or None if it has no scored submission.
+    def standing(self, team: str) -> tuple[int | None, int | None]:
+        """``team``'s (rank, best submission id) on the Public leaderboard; (None, None) without a scored
+        submission, rank None for a baseline.
 
-        Its rank and best submission without the statistical tie marks (``tied`` is not the
-        paired test's): what a team is told right after a submission, at a fraction of the cost
-        of a whole board on a large competition.
+        What a team is told right after a submission, at a fraction of the cost of a whole board
+        on a large competition (no board is built and no tie is tested).
         """
         with self._read() as conn:
-            return next((row for row in self._public_rows(conn) if row.team == team), None)
+            if self.rules.feedback == "ladder":  # the standing depends on the whole history
+                row = next((r for r in self._public_rows(conn) if r.team == team), None)
+                return (None, None) if row is None else (row.rank, row.submission_id)
+            best, _ = self._public_bests(conn)
+        mine = best.get(team)
+        return ranking.public_rank(team, best, self.rules), None if mine is None else mine.id
 
     def revision(self) -> str:
         """A short string that changes whenever a leaderboard, a final choice or the team list may change.

@@ -145,6 +145,14 @@ class SubmissionsPart(StoreBase):
             team_id = None if team is None else self._team_id(conn, team)
             return self._records(conn, reveal=reveal, team_id=team_id)
 
+    def ids_with_file(self, team: str, file_sha256: str) -> list[int]:
+        """The ids of ``team``'s submissions of the file with this SHA-256, oldest first."""
+        with self._read() as conn:
+            team_id = self._team_id(conn, team)
+            return list(conn.execute(select(submissions.c.id).where(
+                submissions.c.team_id == team_id, submissions.c.file_sha256 == file_sha256).order_by(submissions.c.id))
+                .scalars())
+
     def submission(self, submission_id: int) -> SubmissionRecord:
         """One submission; Private hidden until finalize.
 
