@@ -646,7 +646,7 @@ def test_the_board_read_from_each_teams_best_entries_is_the_full_ranking(store_u
     """The store reads only each team's entries at its best score (a window query); the board must be
     exactly the ranking of every entry: equal scores (the earlier wins), rescores, invalidations, baselines."""
     from leaderboard import ranking
-    from leaderboard.store import base
+    from leaderboard.store import finals as board_module
 
     rules = Rules(metric=metric, daily_quota=1000)
     store = Store.open(store_url, rules)
@@ -683,7 +683,7 @@ def test_the_board_read_from_each_teams_best_entries_is_the_full_ranking(store_u
     assert rows(fresh.leaderboard()) == rows(everything)
     assert len({r.score for r in everything}) < len(everything)  # equal best scores were there to break
     # A process that read the board, then more submissions from elsewhere: merged from the new rows alone.
-    monkeypatch.setattr(base, "select_best_entries", lambda **kw: pytest.fail("read every team's entries again"))
+    monkeypatch.setattr(board_module, "select_best_entries", lambda **kw: pytest.fail("read every team's entries again"))
     for k in range(6):
         store.add_submission(team=names[k], file_sha256=f"{1000 + k:064x}", filename="s.csv", message="",
                              public=m(0.97 if k % 2 else 0.999), private=m(0.9), split_hash="s",

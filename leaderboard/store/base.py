@@ -18,8 +18,8 @@ from leaderboard import ranking
 from leaderboard.store.checks import check_id, clean, hide_password, name_key, scrub_password, unknown_team
 from leaderboard.store.schema import replicates as replicates_table
 from leaderboard.store.schema import (SubmissionRecord, competition_state, finals, make_engine, read_version, rescores,
-                                      select_best_entries, select_entries, select_records, submissions, teams,
-                                      to_entry, to_record, upgrade, write_transaction)
+                                      select_entries, select_records, submissions, teams, to_entry, to_record,
+                                      upgrade, write_transaction)
 
 
 class StoreBase:
@@ -239,56 +239,6 @@ class StoreBase:
 
     def _entries(self, conn: Connection, *, reveal: bool) -> list[ranking.Entry]:
         return [to_entry(r, reveal) for r in conn.execute(select_entries(reveal=reveal))]
-
-    def _public_rows(self, conn: Connection) -> list[ranking.LeaderboardRow]:
-        """The Public board before tie marks; under ``'score'`` feedback from each team's best entry only."""
-        if self.rules.feedback == "ladder":  # the standing depends on the whole history
-            return ranking.rank_public(self._entries(conn, reveal=False), self.rules)
-        best, counts = self._public_bests(conn)
-        return ranking.rank_public(best.values(), self.rules, counts=counts)
-
-    def _public_bests(self, conn: Connection) -> tuple[dict, dict]:
-        """Each team's best Public entry, and its (number of entries, latest time), kept between calls.
-
-        When only submissions were added since the last call (the revision's other parts are
-        unchanged, and the new ids account for every new row: no transaction that began earlier
-        committed a lower id later), the new entries alone are read and merged; otherwise each
-        team's entries at its best score are read in one window query.  Either way the ranking's
-        own key picks among equal scores.
-        """
-        parts = self._revision_parts(conn)
-        known = self._bests
-        if known is not None and known[0] == self.rules and known[1][2:] == parts[2:]:
-            _, (count, last_id, *_), best, counts = known
-            if (count, last_id) == parts[:2]:
-                return best, counts
-            rows = conn.execute(select_entries(reveal=False).where(submissions.c.id > (last_id or 0))).all()
-            if len(rows) == parts[0] - count:
-                best, counts = dict(best), dict(counts)
-                self._merge_bests(best, counts, rows, counted=False)
-                self._bests = (self.rules, parts, best, counts)
-                return best, counts
-        best, counts = {}, {}
-        self._merge_bests(best, counts, conn.execute(
-            select_best_entries(greater_is_better=self.rules.greater_is_better)).all(), counted=True)
-        self._bests = (self.rules, parts, best, counts)
-        return best, counts
-
-    def _merge_bests(self, best: dict, counts: dict, rows, *, counted: bool) -> None:
-        """Merge entry rows into ``best`` and ``counts``; ``counted``: rows of :func:`select_best_entries`."""
-        def key(entry):
-            return ranking.best_key(entry, "public", self.rules)
-
-        for row in rows:
-            entry = to_entry(row, False)
-            if counted:
-                counts[entry.team] = (row.n, row.last)
-            else:
-                n, last = counts.get(entry.team, (0, entry.submitted_at))
-                counts[entry.team] = (n + 1, max(last, entry.submitted_at))
-            if entry.public_score is not None:
-                held = best.get(entry.team)
-                best[entry.team] = entry if held is None else min(held, entry, key=key)
 
     def _score_values(self, part: str, metrics: Mapping) -> dict:
         """Column values for one part: the primary score with its interval, and all metrics as JSON."""
