@@ -40,6 +40,7 @@ __all__ = ["INTERVALS", "bootstrap_metrics", "group_tables", "jackknife_metrics"
 
 INTERVALS = ("studentized", "bca", "percentile")
 _CHUNK_CELLS = 2**21  # bootstrap resamples are processed in chunks of about this many matrix cells
+_SE_ROUND_OFF = 1e-12  # a delta-method error below this is round-off of an exact 0 (metrics are O(1))
 _PAIR_MAX_GROUPS, _PAIR_MAX_CELLS = 1024, 2**20  # PairRanks up to this many groups and (group, score) cells
 # Metrics that are ratios of per-group sums: name -> (numerator columns, denominator columns) of the sums table.
 # Columns: 0 n, 1 log loss, 2 Brier, 3 tp, 4 fp, 5 fn; a tuple of (column, factor) pairs.
@@ -104,6 +105,8 @@ def resample_metrics(counts: np.ndarray, sums: np.ndarray, ranks: "RankTables", 
         values[name] = value
         if with_se:
             errors[name] = np.sqrt((counts * grad**2).sum(axis=1))
+    for name, error in errors.items():  # round-off where the error is 0 (a metric at its bound): exactly 0
+        error[error < _SE_ROUND_OFF] = 0.0
     return values, errors
 
 

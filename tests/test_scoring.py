@@ -453,3 +453,23 @@ def test_metrics_pickle():
     import pickle
 
     assert pickle.loads(pickle.dumps(dict(METRICS)))["f1"]([1, 0, 1], [0.9, 0.2, 0.4]) == pytest.approx(2 / 3)
+
+
+@pytest.mark.parametrize("hard", [0, 1, 2, 5])
+def test_both_ways_of_ranking_give_the_same_intervals_near_auc_1(hard, monkeypatch):
+    """Resamples at AUC 1 have a delta-method error of exactly 0 (they take the sample's): the pair
+    tables' round-off (1e-17) once made t huge and the studentized interval [0, 1]."""
+    from competition import bootstrap
+
+    rng = np.random.default_rng(hard)
+    codes, y = rng.integers(0, 30, 240), (rng.random(240) < 0.25).astype(int)
+    p = np.clip(0.6 * y + 0.4 * rng.random(240), 0, 1).round(4)
+    p[np.flatnonzero(y == 0)[:hard]] = 0.99  # a few hard negatives: many resamples at exactly AUC 1
+    reports = {}
+    for path, max_groups in (("pairs", 1024), ("blocks", 0)):
+        monkeypatch.setattr(bootstrap, "_PAIR_MAX_GROUPS", max_groups)
+        reports[path] = score_predictions(y, p, groups=codes)
+    for name in NAMES:
+        assert reports["pairs"].intervals[name] == pytest.approx(reports["blocks"].intervals[name], abs=1e-9), name
+        np.testing.assert_allclose(reports["pairs"].replicates[name], reports["blocks"].replicates[name], atol=1e-12)
+    assert reports["pairs"].intervals["roc_auc"][0] > 0.85  # the bug gave 0.0
