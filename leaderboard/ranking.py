@@ -83,9 +83,10 @@ class Entry:
 class LeaderboardRow:
     """One line of a leaderboard.
 
-    ``rank`` is None for baselines.  ``tied`` is True when the row's interval overlaps that
-    of the team ranked just above.  ``public_rank`` and ``move`` are set on the Private
-    leaderboard only.
+    ``rank`` is None for baselines.  ``tied`` is True when the row's score is not told apart
+    from that of the team ranked just above: by :func:`mark_paired_ties` (the paired test) on
+    a store's boards, else by the overlap of the two intervals.  ``public_rank`` and ``move``
+    are set on the Private leaderboard only.
     """
 
     rank: int | None
