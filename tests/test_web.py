@@ -534,3 +534,47 @@ def test_charts_escape_their_text():
     assert score_chart_svg([]) == ""
     roc = roc_chart_svg(list(ROC_GRID), list(ROC_GRID), label=XSS)
     assert "<script" not in roc and roc.count("<circle") == 21
+
+
+def test_a_process_scores_one_upload_at_a_time(real_workspace_path, tmp_path, monkeypatch):
+    """Scoring is CPU work under the GIL: concurrent uploads take turns (the others wait with their
+    body read), and every one is scored and recorded."""
+    import threading
+    import time
+
+    import httpx
+
+    from leaderboard import submit as submit_module
+
+    ws = light_workspace(real_workspace_path, tmp_path / "ws", daily_quota=20)
+    store = Store.open(ws.store_url)
+    tokens = [store.add_team(f"team {i}") for i in range(4)]
+    running, most, lock = [0], [0], threading.Lock()
+    original = submit_module.score_parts
+
+    def watched(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.2)  # long enough for the other uploads to arrive meanwhile
+        try:
+            return original(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(submit_module, "score_parts", watched)
+    app = make_app(ws, store=store)
+
+    async def upload_all():
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+            return await asyncio.gather(*(
+                client.post("/api/submissions", headers={"authorization": f"Bearer {token}"},
+                            files={"file": ("s.csv", predictions(ws, 50 + i, 0.3))})
+                for i, token in enumerate(tokens)))
+
+    answers = asyncio.run(upload_all())
+    assert [a.status_code for a in answers] == [201] * 4
+    assert most[0] == 1
+    assert len(store.submissions()) == 4
+    store.close()

@@ -129,7 +129,7 @@ def _add_upload(app: FastAPI, site: Site) -> None:
         """(entry, None, 201) on success, (None, refusal, status) on failure: see :mod:`leaderboard.web.upload`."""
         try:
             result = await receive_upload(request, site.ws, site.store, token_from_form=token_from_form,
-                                          tracking_uri=site.tracking_uri)
+                                          tracking_uri=site.tracking_uri, turns=site.scoring_turns)
         except ShipsError as exc:
             message, problems = team_message(exc)
             return None, {"message": message, "problems": problems, **getattr(exc, "typed", {})}, status_for(exc)

@@ -6,6 +6,7 @@ from there.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from functools import lru_cache
@@ -27,6 +28,7 @@ __all__ = ["Site", "SESSION_COOKIE", "JSON_TYPE", "json_response", "viewer"]
 HERE = Path(__file__).parent
 JSON_TYPE = "application/json"
 SESSION_COOKIE = "ships_token"
+SCORING_TURNS = 1  # uploads scored at once per server process (CPU work under the GIL); more cores: --workers
 
 
 class Site:
@@ -34,6 +36,7 @@ class Site:
 
     def __init__(self, ws, store: Store, revision_ttl: float, tracking_uri: str | None):
         self.ws, self.store, self.tracking_uri = ws, store, tracking_uri
+        self.scoring_turns = asyncio.Semaphore(SCORING_TURNS)  # uploads scored at a time in this process
         self.env = _make_env(ws)
         self.board = BoardCache(store, self._build_board, revision_ttl)
         self.roc = lru_cache(maxsize=1024)(lambda sha: public_roc(ws, sha))

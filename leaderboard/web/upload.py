@@ -22,6 +22,8 @@ the store, goes to the server's log.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 
 from starlette.concurrency import run_in_threadpool
@@ -92,7 +94,7 @@ def _admit(ws, store, token: str | None) -> str:
 
 
 async def receive_upload(request: Request, ws, store, *, token_from_form: bool,
-                         tracking_uri: str | None = None) -> SubmitResult:
+                         tracking_uri: str | None = None, turns: asyncio.Semaphore | None = None) -> SubmitResult:
     """Admit the team, read its upload and submit it for that team (never for a team named in the form).
 
     Parameters
@@ -103,6 +105,10 @@ async def receive_upload(request: Request, ws, store, *, token_from_form: bool,
         the body is read.
     tracking_uri : str, optional
         When given, the accepted submission is also logged there as an MLflow run (in the background).
+    turns : asyncio.Semaphore, optional
+        Uploads of this process scored at a time.  Scoring is CPU work under the GIL: a few
+        at a time score faster than many interleaved (several processes use several cores),
+        and the others wait their turn, body read and team admitted, while pages are served.
 
     Raises
     ------
@@ -124,9 +130,10 @@ async def receive_upload(request: Request, ws, store, *, token_from_form: bool,
         form = await read_upload(request, limit, on_token=admit if token_from_form else None)
         typed["message_typed"] = form.message
         try:
-            return await run_in_threadpool(accept_submission, ws, form.data, team=admitted[0],
-                                           filename=form.filename, message=form.message, store=store,
-                                           tracking_uri=tracking_uri, track=tracking_uri is not None)
+            async with turns or contextlib.nullcontext():
+                return await run_in_threadpool(accept_submission, ws, form.data, team=admitted[0],
+                                               filename=form.filename, message=form.message, store=store,
+                                               tracking_uri=tracking_uri, track=tracking_uri is not None)
         except SubmissionError as exc:
             if len(form.data) > limit:  # within the form's slack but above the file's limit: the CLI's message
                 raise UploadError(str(exc), 413, exc.problems) from None
