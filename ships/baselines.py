@@ -205,10 +205,11 @@ def cv_command(
     ws = _open_source(ctx, workspace, data)
     con, runs = console(stderr=True), []
     with on_cluster(scheduler, n_jobs) as jobs:  # an unreachable scheduler fails here, before any work
-        tracker = make_tracker(ws, tracking_uri) if track else None
         train = load_train_part(ws)
         kinds = list(dict.fromkeys(k.value for k in cv)) if cv else [None]
-        for plan in [plan_cv(ws, cv=kind, n_splits=folds, train=train, name="--folds") for kind in kinds]:
+        plans = [plan_cv(ws, cv=kind, n_splits=folds, train=train, name="--folds") for kind in kinds]  # checked
+        tracker = make_tracker(ws, tracking_uri) if track else None  # then the tracking store, before any fit
+        for plan in plans:
             with FoldBar(con, _bar_label(name, plan, scheduler)) as bar:
                 runs.append(cross_validate_estimator(ws, name, make, plan=plan, seed=seed, n_jobs=jobs, train=train,
                                                      tracker=tracker, progress=bar))
@@ -286,9 +287,9 @@ def run_command(
     ws = open_workspace(workspace)
     con = console(stderr=True)
     with on_cluster(scheduler, n_jobs) as jobs:  # an unreachable scheduler fails here, before any work
-        tracker = make_tracker(ws, tracking_uri) if track else None
         train = load_train_part(ws)
         plan = plan_cv(ws, cv=None if cv is None else cv.value, n_splits=folds, train=train, name="--folds")
+        tracker = make_tracker(ws, tracking_uri) if track else None  # after the folds are checked, before any fit
         with FoldBar(con, _bar_label(name, plan, scheduler)) as bar:
             outcome = run_baseline(ws, name, tracker=tracker, submit=baseline_submitter(ws) if submit else None,
                                    save=save, plan=plan, seed=seed, n_jobs=jobs, params=params, train=train,
