@@ -721,3 +721,40 @@ def test_writers_of_one_process_queue_and_give_up_with_one_message(tmp_path):
         thread.join(10)
     assert store.list_teams() == [] and store.add_team("alpha")
     store.close()
+
+
+def test_a_board_is_built_from_one_snapshot(store_url, monkeypatch):
+    """A submission committed by another process between the store's reading of the revision and of the
+    entries must not be counted into a board cached under the older revision (PostgreSQL gives each
+    statement of a READ COMMITTED transaction its own snapshot: reads run REPEATABLE READ)."""
+    from leaderboard import ranking
+
+    rules = Rules(daily_quota=100)
+    reader, writer = Store.open(store_url, rules), Store.open(store_url, rules)
+    writer.add_team("alpha")
+    writer.add_submission(team="alpha", file_sha256="0" * 64, filename="s.csv", message="", public=metrics(0.8),
+                          private=metrics(0.8), split_hash="s", submitted_at=T0)
+    reader.leaderboard()  # the incremental state starts here
+    original, sneaked, calls = reader._revision_parts, [], []
+
+    def parts_then_a_commit(conn):
+        parts = original(conn)
+        calls.append(1)
+        if len(calls) == 2:  # the board's own reading of the revision, just before it reads the entries
+            sneaked.append(writer.add_submission(team="alpha", file_sha256="1" * 64, filename="s.csv", message="",
+                                                 public=metrics(0.9), private=metrics(0.9), split_hash="s",
+                                                 submitted_at=T0 + timedelta(minutes=1)))
+        return parts
+
+    writer.add_submission(team="alpha", file_sha256="2" * 64, filename="s.csv", message="", public=metrics(0.7),
+                          private=metrics(0.7), split_hash="s", submitted_at=T0 + timedelta(minutes=2))
+    monkeypatch.setattr(reader, "_revision_parts", parts_then_a_commit)
+    reader.leaderboard()
+    monkeypatch.undo()
+    [row] = reader.leaderboard()
+    assert sneaked and (row.entries, row.submission_id, row.score) == (3, sneaked[0].id, 0.9)
+    with writer._read() as conn:
+        assert [(r.entries, r.submission_id) for r in ranking.rank_public(writer._entries(conn, reveal=False))] == \
+            [(3, sneaked[0].id)]
+    reader.close()
+    writer.close()

@@ -101,9 +101,18 @@ class StoreBase:
 
     @contextmanager
     def _read(self):
-        """A read transaction (one consistent snapshot on SQLite)."""
-        with self._unavailable_as_store_error(), self._engine.connect() as conn, conn.begin():
-            yield conn
+        """A read transaction: one consistent snapshot for all its statements.
+
+        SQLite's read transactions are; PostgreSQL's default (READ COMMITTED) gives each
+        statement its own, so a board could be built from rows newer than the revision it is
+        cached under: reads run REPEATABLE READ there (a read-only transaction never fails to
+        serialize).
+        """
+        with self._unavailable_as_store_error(), self._engine.connect() as conn:
+            if self._engine.dialect.name == "postgresql":
+                conn = conn.execution_options(isolation_level="REPEATABLE READ")
+            with conn.begin():
+                yield conn
 
     @contextmanager
     def _write(self):
