@@ -158,8 +158,9 @@ class Team:
         if r.status_code != 201:
             raise SystemExit(f"upload refused: {r.status_code} {r.text}")
         reply, self.uploads = r.json(), self.uploads + 1
-        page = self.client.get(f"/submissions/{reply['id']}.json").json()
-        team = self.client.get(f"/teams/{self.name}.json").json()
+        own = {"Authorization": f"Bearer {self.token}"}  # a team's history and submissions are its own to read
+        page = self.client.get(f"/submissions/{reply['id']}.json", headers=own).json()
+        team = self.client.get(f"/teams/{self.name}.json", headers=own).json()
         docs = [("POST /api/submissions", reply), (f"/submissions/{reply['id']}.json", page),
                 (f"/teams/{self.name}.json", team)]
         self.seen += docs
@@ -310,15 +311,23 @@ def scan_routes(client, teams: list[Team], primary: str, precision: int) -> dict
     status = client.get("/leaderboard.json?board=private").status_code
     if status != 403:
         problems.append(f"/leaderboard.json?board=private answered {status} before finalize")
-    ids = [s["id"] for t in teams for s in client.get(f"/teams/{t.name}.json").json()["submissions"]]
-    paths = ["/leaderboard.json", "/leaderboard.json?board=public", *(f"/teams/{t.name}.json" for t in teams),
-             *(f"/submissions/{i}.json" for i in ids)]
-    documents = [doc for team in teams for doc in team.seen] + [(p, client.get(p).json()) for p in paths]
+    # Each team reads its own history and submissions (with its token); anyone reads the boards and
+    # the other teams' pages (their standing, no history).
+    own = {t.name: {"Authorization": f"Bearer {t.token}"} for t in teams}
+    ids = {t.name: [s["id"] for s in client.get(f"/teams/{t.name}.json", headers=own[t.name]).json()["submissions"]]
+           for t in teams}
+    reads = [(p, None) for p in ("/leaderboard.json", "/leaderboard.json?board=public")]
+    reads += [(f"/teams/{t.name}.json", who) for t in teams for who in (None, t.name)]
+    reads += [(f"/submissions/{i}.json", t.name) for t in teams for i in ids[t.name]]
+    documents = [doc for team in teams for doc in team.seen]
+    documents += [(p, client.get(p, headers=own.get(who)).json()) for p, who in reads]
     for where, doc in documents:
         scan_json(where, doc, banned, precision, keys, problems)
-    pages = ["/", "/?board=public", "/submit", *(f"/teams/{t.name}" for t in teams), *(f"/submissions/{i}" for i in ids)]
-    for path in pages:
-        scan_html(path, client.get(path).text, primary, precision, problems)
+    pages = [(p, None) for p in ("/", "/?board=public", "/submit")]
+    pages += [(f"/teams/{t.name}", who) for t in teams for who in (None, t.name)]
+    pages += [(f"/submissions/{i}", t.name) for t in teams for i in ids[t.name]]
+    for path, who in pages:
+        scan_html(path, client.get(path, headers=own.get(who)).text, primary, precision, problems)
     form = client.post("/submit", data={"token": teams[0].token}, files={"file": ("form.csv", teams[0].last_file)})
     if form.status_code != 201:
         problems.append(f"POST /submit: the form upload answered {form.status_code}, so its page was not scanned")
