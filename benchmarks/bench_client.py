@@ -129,7 +129,7 @@ def bench_submit(url: str, token: str, ws: Path, file: Path, repeat: int) -> dic
     env = {"SHIPS_URL": url, "SHIPS_TOKEN": token, "SHIPS_WORKSPACE": None}
     _invoke("submit", file, env=env)  # warm
     fns = {"remote": lambda: _invoke("submit", file, "-m", "bench", env=env),
-           "local": lambda: _invoke("score", file, "--workspace", ws, "--team", "bench-local", "--no-track")}
+           "local": lambda: _invoke("score", file, "--workspace", ws, "--team", "bench-local", "--create", "--no-track")}
     return {**_medians_s(fns, repeat), "bytes": file.stat().st_size}
 
 
