@@ -64,8 +64,8 @@ def main() -> None:
         validate_cmd = [ships, "validate", str(sub), "-w", str(ws)]
         # the scoring path itself; MLflow logging runs afterwards in a detached child process,
         # whose CPU would otherwise leak into the next repeat on 2 cores (measured apart below)
-        score_cmd = [ships, "score", str(sub), "-w", str(ws), "--team", "bench", "--no-track"]
-        tracked_cmd = [ships, "score", str(sub), "-w", str(ws), "--team", "bench"]
+        score_cmd = [ships, "score", str(sub), "-w", str(ws), "--team", "bench", "--create", "--no-track"]
+        tracked_cmd = [ships, "score", str(sub), "-w", str(ws), "--team", "bench", "--create"]
         wall(floor_cmd, 1)  # warm the page cache once
         t_floor = wall(floor_cmd, args.repeat)
         t_validate = wall(validate_cmd, args.repeat)

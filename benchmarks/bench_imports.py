@@ -73,7 +73,7 @@ def build_inputs(tmp: Path, real_json: bool, code: Path, timeout: float) -> dict
     with zipfile.ZipFile(tmp / "pngbomb.zip", "w") as zf:
         zf.writestr(f"shipsnet/{CHIP_NAME}", png.read_bytes())
     inputs = {"bomb.zip": bomb, "liar.zip": liar, "bomb.png": png, "pngbomb.zip": tmp / "pngbomb.zip"}
-    script = ("import sys; from competition.workspace import init_workspace; init_workspace(sys.argv[1], seed=0)")
+    script = ("import sys; from competition.create import init_workspace; init_workspace(sys.argv[1], seed=0)")
     subprocess.run([sys.executable, "-c", script, str(tmp / "ws")], check=True, cwd=code,
                    env={**os.environ, "PYTHONPATH": str(code), "PYTHONDONTWRITEBYTECODE": "1"}, timeout=timeout * 5)
     inputs["ws"] = tmp / "ws"
