@@ -138,7 +138,7 @@ def parse_value(key: str, text: str, source: str = "ships.toml") -> object:
     if kind is datetime:
         return None if text.strip().lower() in ("", "none") else text
     if kind is str:
-        return text
+        return _check(source, key, text)
     try:
         value = tomllib.loads(f"v = {text}")["v"]
     except tomllib.TOMLDecodeError:
@@ -188,7 +188,29 @@ def _check(source: str, key: str, value):
     if (low is not None and value < low) or (high is not None and value > high) or \
             (choices is not None and value not in choices):
         raise ConfigError(f"{where}; expected {_expected(f)}")
+    if key == "store_url" and value:
+        _check_store_url(f"{source}: store_url", value)
     return value
+
+
+_STORE_DRIVERS = {"sqlite": ("pysqlite",), "postgresql": ("psycopg",)}  # the backends the store is tested on
+
+
+def _check_store_url(where: str, url: str) -> None:
+    """A store URL of a backend and driver the store runs on (SQLite, or PostgreSQL through psycopg 3)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError, NoSuchModuleError
+
+    expected = "expected 'sqlite:///PATH' or 'postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE'"
+    hint = " (PostgreSQL is reached through psycopg 3: write postgresql+psycopg://)" if url.startswith("postgres") else ""
+    try:
+        parsed = make_url(url)
+        shown = parsed.render_as_string(hide_password=True)
+        backend, driver = parsed.get_backend_name(), parsed.get_driver_name()
+    except (ArgumentError, ValueError, NoSuchModuleError):
+        raise ConfigError(f"{where} is not a database URL ships can use{hint}; {expected}") from None
+    if backend not in _STORE_DRIVERS or driver not in _STORE_DRIVERS[backend]:
+        raise ConfigError(f"{where} = {shown!r} is not a store ships runs on{hint}; {expected}")
 
 
 def _expected(f) -> str:

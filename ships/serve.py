@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from typing import Annotated
 
 import typer
 
+from competition.errors import ParameterError
 from ships._common import TrackingOpt, WorkspaceOpt, open_workspace
 
 __all__ = ["app", "worker_app"]
@@ -52,36 +54,50 @@ def serve(
         from leaderboard.store import Store
 
         Store.open(ws.store_url, ws.rules).close()  # reachable, and migrated once before the workers start
+    sock = _listen(host, port)  # a port in use is an Error: line here, before anything is said to be served
     processes = "" if workers == 1 else f" with {workers} server processes"
     typer.echo(f"Serving the leaderboard of {ws.root} (store {hide_password(ws.store_url)}) "
                f"at http://{host}:{port}/{processes} (Ctrl+C to stop)")
     options = {"host": host, "port": port, "log_level": "info", "access_log": access_log, "proxy_headers": False}
-    if workers == 1:
-        uvicorn.run(web_app, **options)
-    else:
-        os.environ[_ENV] = json.dumps(settings)  # read by each worker process (spawned: it inherits the environment)
-        _run_workers(uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers, **options))
-
-
-def _run_workers(config) -> None:
-    """uvicorn.run's several-process branch, with TCP_NODELAY on the shared socket.
-
-    uvicorn binds that socket as ``socket.socket(AF_INET, SOCK_STREAM)``, whose ``proto`` is 0,
-    so asyncio leaves Nagle's algorithm on for the connections it accepts (it sets TCP_NODELAY
-    only when ``proto`` is IPPROTO_TCP), and every keep-alive request after the first then
-    waits 40 ms for a delayed ACK.  Accepted connections inherit the option from the listening
-    socket.
-    """
-    import socket
-
-    from uvicorn.supervisors import Multiprocess
-
-    sock = config.bind_socket()
-    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
-        Multiprocess(config, sockets=[sock]).run()
+        if workers == 1:
+            uvicorn.Server(uvicorn.Config(web_app, **options)).run(sockets=[sock])
+        else:
+            from uvicorn.supervisors import Multiprocess
+
+            os.environ[_ENV] = json.dumps(settings)  # read by each worker process (spawned: it inherits the environment)
+            Multiprocess(uvicorn.Config(f"{__name__}:worker_app", factory=True, workers=workers, **options),
+                         sockets=[sock]).run()
     except KeyboardInterrupt:
         pass
+    finally:
+        sock.close()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """The server's listening socket, bound here (uvicorn would log a busy port and exit with code 3).
+
+    TCP_NODELAY is set on it and inherited by every connection it accepts: asyncio sets the option
+    only on sockets whose ``proto`` is IPPROTO_TCP, which a socket bound as uvicorn binds them is
+    not, and without it every keep-alive request after the first waits 40 ms for a delayed ACK.
+    """
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        sock = socket.socket(family, socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as exc:
+        raise ParameterError(f"--host {host!r} is not an address to listen on ({exc}); expected e.g. 127.0.0.1 "
+                             "or 0.0.0.0") from None
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        sock.bind((host, port))
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        raise ParameterError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what uses that port "
+                             "or pass another --port") from None
+    sock.set_inheritable(True)
+    return sock
 
 
 def worker_app():

@@ -57,6 +57,12 @@ def test_set_validates_writes_and_relocks(ws):
     (["metric", "auc"], "Error: ships.toml: metric = 'auc' is invalid; expected one of 'roc_auc'"),
     (["dealine", "2026-12-31"], "Error: ships.toml: unknown key 'dealine'; did you mean 'deadline'?"),
     (["deadline", "next friday"], "Error: ships.toml: deadline = 'next friday' is invalid"),
+    (["store_url", "mysql://ships:s3cret@db/ships"],
+     "Error: ships.toml: store_url = 'mysql://ships:***@db/ships' is not a store ships runs on; expected 'sqlite:///"),
+    (["store_url", "postgres://ships:s3cret@db/ships"],
+     "Error: ships.toml: store_url is not a database URL ships can use (PostgreSQL is reached through psycopg 3"),
+    (["store_url", "postgresql+psycopg2://ships:s3cret@db/ships"],
+     "Error: ships.toml: store_url = 'postgresql+psycopg2://ships:***@db/ships' is not a store ships runs on"),
 ])
 def test_set_refuses_bad_input_and_changes_nothing(ws, args, message):
     before = (ws.root / "ships.toml").read_bytes()

@@ -216,7 +216,7 @@ def test_select_and_its_errors(board):
     assert third.exit_code == 1
     assert error_of(third) == "Error: at most 2 final submissions per team; got 3 (1, 2, 3). Pick the 2 to keep"
     missing = ships(board, "select", "9", "--team", "alpha")
-    assert error_of(missing) == "Error: no submission 9; see 'ships submissions --team alpha'"
+    assert error_of(missing) == "Error: no submission 9 of team 'alpha'; its ids are listed by 'ships submissions'"
     assert json.loads(ships(board, "select", "1", "2", "--team", "alpha", "--json").output) == {
         "team": "alpha", "finals": [1, 2]}
 

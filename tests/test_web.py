@@ -510,14 +510,27 @@ def test_serve_command_runs_uvicorn_on_the_app(site, monkeypatch):
 
     root = typer.Typer(cls=ShipsGroup)
     root.add_typer(serve_app)
+    import socket
+
     calls = []
-    monkeypatch.setattr(uvicorn, "run", lambda app, **kw: calls.append((app, kw)))
+    monkeypatch.setattr(uvicorn.Server, "run",
+                        lambda server, sockets: calls.append((server.config, [s.getsockname() for s in sockets])))
     ws = site[0]
-    result = CliRunner().invoke(root, ["serve", "-w", str(ws.root), "--host", "127.0.0.1", "--port", "8765"])
+    with socket.socket() as probe:  # a free port
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    result = CliRunner().invoke(root, ["serve", "-w", str(ws.root), "--host", "127.0.0.1", "--port", str(port)])
     assert result.exit_code == 0, result.output
-    [(web_app, kw)] = calls
-    assert isinstance(web_app, FastAPI) and kw["host"] == "127.0.0.1" and kw["port"] == 8765
-    assert "http://127.0.0.1:8765/" in result.output
+    [(config, [bound])] = calls
+    assert isinstance(config.app, FastAPI) and config.host == "127.0.0.1" and config.port == port
+    assert bound == ("127.0.0.1", port)  # the socket is bound by ships, and handed to uvicorn
+    assert f"http://127.0.0.1:{port}/" in result.output
+    with socket.socket() as taken:  # a port in use: one Error: line, exit 1, before "Serving"
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = CliRunner().invoke(root, ["serve", "-w", str(ws.root), "--port", str(taken.getsockname()[1])])
+    assert busy.exit_code == 1 and busy.output.startswith("Error: cannot listen on 127.0.0.1:"), busy.output
+    assert "pass another --port" in busy.output and "Serving" not in busy.output
     missing = CliRunner().invoke(root, ["serve", "-w", str(ws.root.parent / "missing")])
     assert missing.exit_code == 1 and "Error:" in missing.output
     assert CliRunner().invoke(root, ["serve", "--port", "0"]).exit_code == 2

@@ -101,7 +101,8 @@ def hide_password(url) -> str:
 
 
 def scrub_password(text: str, url) -> str:
-    """``text`` with ``url`` shown by :func:`hide_password` and every occurrence of its password replaced."""
+    """``text`` with ``url`` shown by :func:`hide_password` and every occurrence of its password replaced,
+    on one line (a driver's message may span several: psycopg adds "Is the server running...")."""
     url = str(url)
     text = str(text).replace(url, hide_password(url))
     secrets = [m.group(2) for m in _USERINFO.finditer(url)]
@@ -110,7 +111,7 @@ def scrub_password(text: str, url) -> str:
         if secret and secret != "***":
             for form in {secret, unquote(secret)}:
                 text = text.replace(form, "***")
-    return text
+    return " ".join(text.split())
 
 
 def check_text(name: str, value, limit: int) -> str:

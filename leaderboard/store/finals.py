@@ -41,7 +41,7 @@ class FinalsPart(StoreBase):
             for sid in ids:
                 owner = conn.execute(select(submissions.c.team_id).where(submissions.c.id == sid)).scalar()
                 if owner is None:
-                    raise StoreError(f"no submission {sid}; see 'ships submissions --team {name}'")
+                    raise StoreError(f"no submission {sid} of team {name!r}; its ids are listed by 'ships submissions'")
                 if owner != team_id:
                     raise StoreError(f"submission {sid} belongs to team {self._name(conn, owner)!r}, "
                                      f"not {name!r}; a team may select only its own submissions")
