@@ -513,6 +513,8 @@ def test_serve_command_runs_uvicorn_on_the_app(site, monkeypatch):
     import socket
 
     calls = []
+    # uvicorn.Config points uvicorn's log handlers at sys.stderr, here CliRunner's stream, closed after the call
+    monkeypatch.setattr(uvicorn.Config, "configure_logging", lambda config: None)
     monkeypatch.setattr(uvicorn.Server, "run",
                         lambda server, sockets: calls.append((server.config, [s.getsockname() for s in sockets])))
     ws = site[0]

@@ -206,6 +206,7 @@ def test_workers_share_one_socket_with_nagle_off(real_workspace_path, tmp_path, 
     accepted connections inherit. Each worker builds its app from SHIPS_SERVE."""
     import socket
 
+    import uvicorn
     import uvicorn.supervisors
     from fastapi import FastAPI
 
@@ -222,6 +223,8 @@ def test_workers_share_one_socket_with_nagle_off(real_workspace_path, tmp_path, 
             pass
 
     monkeypatch.setattr(uvicorn.supervisors, "Multiprocess", FakeSupervisor)
+    # uvicorn.Config points uvicorn's log handlers at sys.stderr, here CliRunner's stream, closed after the call
+    monkeypatch.setattr(uvicorn.Config, "configure_logging", lambda config: None)
     monkeypatch.setenv("SHIPS_SERVE", "")  # restored (removed) after the test; the command sets it
     result = CliRunner().invoke(cli, ["serve", "-w", str(ws.root), "--port", str(_free_port()), "--workers", "3",
                                       "--no-track"])
