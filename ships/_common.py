@@ -129,14 +129,24 @@ class Target:
         return self.login is not None
 
 
-def resolve_target(workspace: Path | None) -> Target:
-    """The one precedence rule (:data:`PRECEDENCE`), read here, at the CLI edge."""
+def resolve_target(workspace: Path | None, *, somewhere: bool = True) -> Target:
+    """The one precedence rule (:data:`PRECEDENCE`), read here, at the CLI edge.
+
+    ``somewhere``: fail when nothing was named, no one is logged in and there is no
+    ``./workspace`` either (a team that has not logged in, or has logged out), saying what each
+    kind of user does; ``ships validate`` passes False, having a downloaded folder to try.
+    """
     if workspace is not None:
         return Target(workspace=workspace)
     if os.environ.get("SHIPS_WORKSPACE"):
         return Target(workspace=Path(os.environ["SHIPS_WORKSPACE"]))
     login = find_login()
-    return Target(login=login) if login is not None else Target(workspace=Path("workspace"), fallback=True)
+    if login is not None:
+        return Target(login=login)
+    if somewhere and not Path("workspace").is_dir():
+        fail("not logged in to a competition server, and no workspace at ./workspace: a team runs "
+             "'ships login --url URL' first; an organiser passes --workspace DIR (or creates one with 'ships init')")
+    return Target(workspace=Path("workspace"), fallback=True)
 
 
 def resolve_team_target(workspace: Path | None, team: str | None, command: str) -> Target:

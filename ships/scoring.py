@@ -38,7 +38,7 @@ def validate(
         return
     if data is not None and workspace is not None:
         fail("--data and --workspace both given; pass --data DIR (a downloaded folder) or --workspace DIR, not both")
-    target = resolve_target(workspace)
+    target = resolve_target(workspace, somewhere=False)
     folder = data or _default_data(target)
     if folder is not None:
         _validate_data(file, folder)

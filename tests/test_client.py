@@ -283,6 +283,12 @@ def test_the_precedence_rule(server, team, monkeypatch):
     assert "Not logged in" in ok(ships("logout"))
     message = error_of(ships("validate", good))  # no login, no download, no ./workspace
     assert "shipsnet-data: no downloaded data there; run 'ships download'" in message
+    for args in (("status",), ("leaderboard",), ("submissions",), ("select", "1"), ("submit", good)):
+        result = ships(*args)  # logged out, and no ./workspace: what a team does, and what an organiser does
+        assert result.exit_code == 1, (args, result.output)
+        assert error_of(result) == ("Error: not logged in to a competition server, and no workspace at ./workspace: "
+                                    "a team runs 'ships login --url URL' first; an organiser passes --workspace DIR "
+                                    "(or creates one with 'ships init')"), args
 
 
 @pytest.mark.parametrize("args", [
