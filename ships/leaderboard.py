@@ -214,8 +214,8 @@ def submissions(
         _console().print(table)
 
 
-@app.command(help="Choose a team's final submissions (at most two), replacing any earlier choice: a team its "
-                  "own; the organiser any team's with --team.\n\n" + PRECEDENCE)
+@app.command(help="Choose a team's final submissions (at most n_finals of ships.toml, 2 by default), replacing "
+                  "any earlier choice: a team its own; the organiser any team's with --team.\n\n" + PRECEDENCE)
 def select(
     ids: Annotated[list[int], typer.Argument(help="The team's final submission ids (at most n_finals of ships.toml, 2 by default).")],
     workspace: TargetWorkspaceOpt = None,
