@@ -19,7 +19,6 @@ import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import pytest
 import uvicorn
 from fastapi.testclient import TestClient
@@ -32,19 +31,13 @@ from leaderboard.submit import submit_file
 from leaderboard.web import make_app
 from leaderboard.web.upload import BROKEN, UNAVAILABLE
 from ships.cli import app as cli
-from workspaces import light_workspace  # tests/workspaces.py
+from workspaces import csv_bytes, light_workspace  # tests/workspaces.py
 
 LIMIT = 200_000  # max_upload_bytes of the served workspace
 BODY_TIMEOUT = 3.0
 QUOTA = 3
 BOUNDARY = "hostile"
 HEADERS = ("x-content-type-options", "content-security-policy", "referrer-policy", "x-frame-options")
-
-
-def csv_bytes(ws, seed: int) -> bytes:
-    ids = ws.test_ids()
-    proba = np.random.default_rng(seed).random(len(ids))
-    return ("id,ship\n" + "".join(f"{i},{p:.6f}\n" for i, p in zip(ids, proba))).encode()
 
 
 def form(*parts: tuple, close: bool = True) -> bytes:

@@ -18,7 +18,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -26,7 +25,7 @@ import pg
 from competition.config import write_config
 from leaderboard.store import Store
 from ships.cli import app as cli
-from workspaces import light_workspace
+from workspaces import csv_bytes, light_workspace
 
 QUOTA, REPO = 3, Path(__file__).resolve().parents[1]
 
@@ -37,12 +36,6 @@ def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
-
-
-def csv_bytes(ws, seed: int) -> bytes:
-    ids = ws.test_ids()
-    proba = np.random.default_rng(seed).random(len(ids))
-    return ("id,ship\n" + "".join(f"{i},{p:.6f}\n" for i, p in zip(ids, proba))).encode()
 
 
 class Server:
@@ -201,9 +194,9 @@ def test_workers_option_is_checked(real_workspace_path, tmp_path):
 
 
 def test_workers_share_one_socket_with_nagle_off(real_workspace_path, tmp_path, monkeypatch):
-    """uvicorn binds the workers' socket with proto 0, so asyncio would leave Nagle's algorithm on and
-    every keep-alive request would wait 40 ms for a delayed ACK: the socket is set TCP_NODELAY, which
-    accepted connections inherit. Each worker builds its app from SHIPS_SERVE."""
+    """ships binds the workers' one socket and sets it TCP_NODELAY, which accepted connections inherit
+    (asyncio sets it only on sockets whose proto is IPPROTO_TCP; without it every keep-alive request
+    waited 40 ms for a delayed ACK). Each worker builds its app from SHIPS_SERVE."""
     import socket
 
     import uvicorn

@@ -11,9 +11,11 @@ import shutil
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from competition.workspace import Workspace
 
-__all__ = ["IMAGE_FOLDERS", "copy_workspace", "light_workspace"]
+__all__ = ["IMAGE_FOLDERS", "copy_workspace", "csv_bytes", "light_workspace"]
 
 IMAGE_FOLDERS = ("train", "test")  # under public/
 
@@ -36,3 +38,10 @@ def light_workspace(src: Path, dst: Path, **config) -> Workspace:
     """A copy of the workspace without the chip images (the web view never reads them)."""
     ws = copy_workspace(src, dst, images=False)
     return Workspace(dst, replace(ws.config, **config)) if config else ws
+
+
+def csv_bytes(ws, seed: int) -> bytes:
+    """A valid submission for ``ws``'s test ids: random predictions drawn with ``seed`` (distinct files)."""
+    ids = ws.test_ids()
+    proba = np.random.default_rng(seed).random(len(ids))
+    return ("id,ship\n" + "".join(f"{i},{p:.6f}\n" for i, p in zip(ids, proba))).encode()
